@@ -1,0 +1,256 @@
+"""Product categories from descriptions: a local whole-word categoriser and the Datamuse related-terms client."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from enrichment.redaction import redact
+from enrichment.resilience import RetryableSourceError, SourceGuard, check_response
+
+LOCAL_SOURCE = "local_rules"
+DATAMUSE_SOURCE = "datamuse"
+OTHER = "other"
+
+NON_PRODUCT_CODES = frozenset({
+    "POST", "DOT", "M", "D", "C2", "C3", "S", "B", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE", "ADJUST",
+    "ADJUST2", "TEST001", "TEST002", "GIFT_0001_10", "GIFT_0001_20", "GIFT_0001_30", "GIFT_0001_40",
+    "GIFT_0001_50", "DCGSSBOY", "DCGSSGIRL",
+})
+
+SEASONAL_WORDS = frozenset({
+    "CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "EASTER", "HALLOWEEN", "VALENTINE", "VALENTINES",
+    "NATIVITY", "BAUBLE", "BAUBLES", "SNOWMAN", "TINSEL", "ELF",
+})
+
+# Phrases outrank single words; among single words the one nearest the end (the head noun) wins.
+PHRASES: dict[str, str] = {
+    "T-LIGHT HOLDER": "home_garden", "HOT WATER BOTTLE": "home_garden", "DOOR STOP": "home_garden",
+    "STORAGE BOX": "home_garden", "PEG BAG": "home_garden", "WALL ART": "home_garden", "DOOR HANGER": "home_garden",
+    "MONEY BANK": "home_garden", "FIRST AID": "home_garden", "FRIDGE MAGNETS": "home_garden",
+    "FRIDGE MAGNET": "home_garden", "WATERING CAN": "home_garden", "PLANT CAGE": "home_garden",
+    "SEWING BOX": "home_garden", "TRINKET BOX": "home_garden", "TRINKET POT": "home_garden",
+    "LUNCH BAG": "kitchen", "LUNCH BOX": "kitchen", "CAKE CASES": "kitchen", "BAKING CASES": "kitchen",
+    "MINI CASES": "kitchen", "CAKE STAND": "kitchen", "CAKE TIN": "kitchen", "CAKE TINS": "kitchen",
+    "TEA TOWEL": "kitchen", "TEA TOWELS": "kitchen", "BREAD BIN": "kitchen", "MILK JUG": "kitchen",
+    "BOTTLE OPENER": "kitchen", "MEASURING SPOONS": "kitchen", "OVEN GLOVE": "kitchen", "EGG CUP": "kitchen",
+    "JAM MAKING": "kitchen", "RECIPE BOX": "kitchen", "CUP AND SAUCER": "kitchen", "MILK PAN": "kitchen",
+    "SHOPPING LIST": "stationery", "GIFT BAG": "stationery", "GIFT TAG": "stationery", "GIFT TAGS": "stationery",
+    "GIFT WRAP": "stationery", "WRAPPING PAPER": "stationery", "STATIONERY SET": "stationery",
+    "RIBBON REEL": "stationery", "PENCIL SHARPENER": "stationery",
+    "CARD KIT": "toys", "SOFT TOY": "toys", "WATER BOMB": "toys", "SPINNING TOPS": "toys", "KNITTING NANCY": "toys",
+    "GIFT SET": "toys", "ROCKING HORSE": "toys", "PLAYING CARDS": "toys",
+    "PAPER CHAIN KIT": "party", "PAPER CUPS": "party", "PAPER PLATES": "party", "PAPER NAPKINS": "party",
+    "CELEBRATION CANDLES": "party", "BIRTHDAY CANDLES": "party", "PARTY BAG": "party", "PARTY BAGS": "party",
+    "BARRIER TAPE": "party",
+    "LUGGAGE TAG": "fashion", "HAIR COMB": "fashion", "HAIR CLIP": "fashion", "HAIR SLIDE": "fashion",
+    "KEY RING": "fashion", "KEYRING": "fashion", "LIP GLOSS": "fashion", "CARD WALLET": "fashion",
+    "SHOPPER BAG": "fashion", "JUMBO BAG": "fashion", "HAND WARMER": "fashion", "KIDS BAG": "fashion",
+}
+
+WORDS: dict[str, str] = {
+    **dict.fromkeys(
+        "HOLDER CANDLE CANDLES CANDLEHOLDER CANDLEPOT T-LIGHT T-LIGHTS LANTERN LAMP LIGHT LIGHTS SHADE SIGN "
+        "PLAQUE CLOCK FRAME MIRROR CUSHION CUSHIONS DOORMAT DOORSTOP HOOK HOOKS HANGER DECORATION DECORATIVE "
+        "ORNAMENT HEART WICKER VASE BASKET BOX BOXES DRAWER KNOB KNOBS INCENSE RAKE TROWEL FORK GARDEN PLANT "
+        "PLANTER BIRDHOUSE FEEDER BLOCK BLOCKS WORD LETTERS FLOWER FLOWERS PEG PEGS BIN QUILT THROW BLANKET "
+        "PAD MATCHES CABINET SHELF CHALKBOARD STOOL TABLE CHAIR WASTEPAPER PARASOL-STAND WREATH BELL BELLS "
+        "POT CANDLESTICK HOTTIE SOAP SPONGE PLASTERS WALL CURTAIN DOILY-MAT".split(),
+        "home_garden",
+    ),
+    **dict.fromkeys(
+        "MUG MUGS CUP CUPS SAUCER TEACUP TEAPOT PLATE PLATES BOWL BOWLS JUG TRAY SPOON SPOONS CUTLERY FORKS "
+        "KNIFE KNIVES PAN TIN TINS JAR JARS BOTTLE BEAKER GLASS GLASSES NAPKINS NAPKIN PLACEMATS PLACEMAT "
+        "COASTER COASTERS APRON CAKE CAKES BAKING LOAF CHOPPING POPCORN LUNCH TEA COFFEE SUGAR BISCUIT "
+        "PANTRY KITCHEN CUTTER CUTTERS WHISK COLANDER TUMBLER TUMBLERS FLASK CASSEROLE DISH".split(),
+        "kitchen",
+    ),
+    **dict.fromkeys(
+        "BAG BAGS TOTE SHOPPER HANDBAG PURSE PURSES WALLET NECKLACE NECKLACE BRACELET EARRINGS RING RINGS "
+        "BROOCH JEWELLERY CHARM HAIR HAIRCLIP SCARF HAT GLOVES UMBRELLA PARASOL WASHBAG COSMETIC MAKEUP "
+        "BANGLE PENDANT SLIPPERS SOCKS".split(),
+        "fashion",
+    ),
+    **dict.fromkeys(
+        "TOY TOYS GAME GAMES DOLL DOLLS PUZZLE JIGSAW DOMINOES SKITTLES HARMONICA TOPS SPINNING KNITTING "
+        "FELTCRAFT KIT BALLOON BALLOONS TEDDY SOLDIER SOLDIERS RATTLE SKIPPING ROPE MARBLES CRAYONS "
+        "COLOURING PAINT BUBBLES ROBOT BABY".split(),
+        "toys",
+    ),
+    **dict.fromkeys(
+        "CARD CARDS WRAP PENCIL PENCILS PEN PENS NOTEBOOK NOTEBOOKS JOURNAL STICKERS STICKER ENVELOPES "
+        "ENVELOPE PAPER TAPE RIBBON RIBBONS STATIONERY MEMOBOARD ERASER RUBBER RUBBERS RULER CALCULATOR "
+        "SKETCHBOOK DIARY CALENDAR TAGS TISSUE TISSUES LABELS NOTEPAD POSTCARD BOOKMARK".split(),
+        "stationery",
+    ),
+    **dict.fromkeys("GARLAND BUNTING PENNANT PARTY CONFETTI INVITES PINATA".split(), "party"),
+}
+
+BRANDS: dict[str, str] = {
+    "RETROSPOT": "Retrospot", "REGENCY": "Regency", "DOLLY GIRL": "Dolly Girl", "SPACEBOY": "Spaceboy",
+    "CHARLIE & LOLA": "Charlie & Lola", "CHARLIE AND LOLA": "Charlie & Lola", "PANTRY": "Pantry",
+    "BABUSHKA": "Babushka", "SKETCHBOOK": "Sketchbook", "LES ENFANTS": "Les Enfants", "SUKI": "Suki",
+    "MAGIC GARDEN": "Magic Garden", "FELTCRAFT": "Feltcraft", "WOODLAND": "Woodland", "PAISLEY PARK": "Paisley Park",
+    "DOILEY": "Doily", "DOILY": "Doily", "ENGLISH ROSE": "English Rose", "UNION JACK": "Union Jack",
+    "I LOVE LONDON": "I Love London", "JAM MAKING": "Jam Making", "STRAWBERRY": "Strawberry",
+}
+
+TAG_WORDS: dict[str, str] = {
+    **dict.fromkeys("RED PINK BLUE GREEN WHITE BLACK IVORY CREAM YELLOW PURPLE ORANGE TURQUOISE SILVER GOLD".split(),
+                    "colour"),
+    **dict.fromkeys("GLASS CERAMIC WOOD WOODEN METAL ENAMEL FELT WICKER ZINC SILK PLASTIC PAPER CRYSTAL "
+                    "POLYESTER".split(), "material"),
+    **dict.fromkeys("VINTAGE RETRO ANTIQUE TRADITIONAL RUSTIC FRENCH SCANDINAVIAN BOHEMIAN EDWARDIAN".split(),
+                    "style"),
+    **dict.fromkeys("CHILDRENS CHILDS KIDS BABY GIRLS BOYS".split(), "children"),
+    **dict.fromkeys("HANGING".split(), "hanging"),
+}
+
+_TOKEN = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
+_SET_OF = re.compile(r"\b(?:SET|PACK|BOX)\s*(?:/|OF)?\s*\d+\b|\b\d+\s+(?:PIECE|PC)S?\b")
+_MAX_PHRASE_WORDS = max(len(phrase.split()) for phrase in PHRASES)
+_FILLER = frozenset("OF AND IN THE A WITH FOR SET PACK DESIGN ASSORTED SMALL MEDIUM LARGE JUMBO MINI".split())
+
+
+class ProductRecord(BaseModel):
+    """One row of enrichment.products."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stock_code: str | None
+    description: str | None
+    category: str
+    brand: str | None
+    is_seasonal: bool
+    complexity: int = Field(ge=1, le=5)
+    tags: list[str]
+    source: str
+    head_term: str | None = None
+
+
+def words_of(text: str) -> list[str]:
+    """Whole words of a description, so that HEART never matches ART."""
+    return _TOKEN.findall(text.upper())
+
+
+def _category_from(words: list[str]) -> str | None:
+    best: tuple[int, int, str] | None = None
+    for size in range(_MAX_PHRASE_WORDS, 1, -1):
+        for start in range(len(words) - size + 1):
+            category = PHRASES.get(" ".join(words[start : start + size]))
+            if category and (best is None or (size, start) > best[:2]):
+                best = (size, start, category)
+        if best is not None:
+            return best[2]
+    for position in range(len(words) - 1, -1, -1):
+        category = WORDS.get(words[position])
+        if category:
+            return category
+    return None
+
+
+def _brand_of(text: str) -> str | None:
+    for marker, brand in BRANDS.items():
+        if re.search(rf"(?<![A-Z]){re.escape(marker)}(?![A-Z])", text):
+            return brand
+    return None
+
+
+def _head_term(words: list[str]) -> str | None:
+    for word in reversed(words):
+        if word.isalpha() and word not in _FILLER and word not in TAG_WORDS and len(word) > 2:
+            return word.lower()
+    return None
+
+
+def complexity_of(words: list[str], text: str) -> int:
+    """1 (one plain item) to 5 (a long description of a multi-part set in several materials or colours)."""
+    score = 1
+    score += min(2, max(0, len(words) - 3) // 2)
+    score += 1 if _SET_OF.search(text) else 0
+    score += 1 if sum(1 for word in words if TAG_WORDS.get(word) in {"colour", "material"}) >= 2 else 0
+    return min(score, 5)
+
+
+def categorise(stock_code: str | None, description: str | None) -> ProductRecord:
+    """Category, brand, seasonal flag, complexity and tags of one product, from whole words only."""
+    code = (stock_code or "").strip().upper()
+    text = " ".join((description or "").upper().split())
+    words = words_of(text)
+    is_seasonal = any(word in SEASONAL_WORDS for word in words)
+    if code in NON_PRODUCT_CODES:
+        category = "non_product"
+    elif is_seasonal:
+        category = "seasonal"
+    else:
+        category = _category_from(words) or OTHER
+    tags = sorted({TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set()))
+    return ProductRecord(
+        stock_code=stock_code,
+        description=description,
+        category=category,
+        brand=_brand_of(text),
+        is_seasonal=is_seasonal,
+        complexity=complexity_of(words, text) if words else 1,
+        tags=tags,
+        source=LOCAL_SOURCE,
+        head_term=_head_term(words) if category == OTHER else None,
+    )
+
+
+def categorise_with_related(record: ProductRecord, related: Iterable[str]) -> ProductRecord:
+    """Second chance for an uncategorised product: categorise the related terms of its head noun."""
+    related_words = [word for term in related for word in words_of(term)]
+    category = _category_from(related_words)
+    if category is None:
+        return record
+    return record.model_copy(update={
+        "category": category,
+        "source": DATAMUSE_SOURCE,
+        "tags": sorted(set(record.tags) | {f"related:{related_words[0].lower()}"} if related_words else record.tags),
+    })
+
+
+class DatamuseWord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    word: str
+    score: int | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+_DATAMUSE_BODY = TypeAdapter(list[DatamuseWord])
+
+
+def parse_datamuse_response(response: httpx.Response, *, now: object) -> list[str]:
+    """The one place where a Datamuse body becomes a list of related words (best first)."""
+    check_response(DATAMUSE_SOURCE, response, secrets=(), now=now)  # type: ignore[arg-type]
+    url = redact(str(response.request.url))
+    try:
+        words = _DATAMUSE_BODY.validate_python(response.json())
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError):
+        raise RetryableSourceError(DATAMUSE_SOURCE, f"malformed JSON from {url}") from None
+    return [item.word for item in words]
+
+
+class DatamuseClient:
+    """Related terms ("means like") from Datamuse: free, keyless, used only for products the rules leave as other."""
+
+    source = DATAMUSE_SOURCE
+
+    def __init__(self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20) -> None:
+        self.client = client
+        self.guard = guard
+        self.url = f"{base_url.rstrip('/')}/words"
+        self.max_words = max_words
+
+    async def related_terms(self, term: str) -> list[str]:
+        async def request() -> list[str]:
+            response = await self.client.get(self.url, params={"ml": term, "max": self.max_words})
+            return parse_datamuse_response(response, now=self.guard.clock.now())
+
+        return await self.guard.call(request)

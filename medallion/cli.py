@@ -1,0 +1,100 @@
+"""The `medallion` command: run one file, show the ledger, start the service."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from medallion import reader, warehouse
+from medallion.errors import MedallionError
+from medallion.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medallion", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="load one file into the warehouse (no Prefect server needed)")
+    run.add_argument("path", type=Path)
+    run.add_argument("--mode", default="standard", choices=["standard", "large", "conservative"])
+    commands.add_parser("status", help="show the file ledger")
+    up = commands.add_parser("up", help="start the Prefect server, the served deployments and the watcher")
+    up.add_argument("rest", nargs=argparse.REMAINDER)
+    arguments = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"medallion: {error}", file=sys.stderr)
+        return 2
+    if arguments.command == "run":
+        return _run(arguments.path, arguments.mode, settings)
+    if arguments.command == "status":
+        return _status(settings)
+    from deployments.service import main as service_main
+
+    return service_main(arguments.rest)
+
+
+def _run(path: Path, mode: str, settings: Settings) -> int:
+    try:
+        reader.profile_file(path)
+    except MedallionError as error:
+        print(f"medallion: {error}", file=sys.stderr)
+        return 1
+    from flows.medallion import medallion
+
+    try:
+        summary = medallion(str(path), mode=mode)
+    except MedallionError as error:
+        print(f"medallion: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        print(f"medallion: the run failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(summary_text(summary))
+    return 0
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A short human summary of one flow run."""
+    if summary["status"] == "skipped":
+        return (
+            f"{summary['file_name']}: already loaded (content {summary['file_id'][:12]}), nothing changed\n"
+            f"warehouse: {summary['warehouse']}"
+        )
+    reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary["rejected_by_reason"].items())
+    kpis = summary["gold_kpis"]
+    lines = [
+        f"{summary['file_name']}: loaded (content {summary['file_id'][:12]})",
+        f"  bronze     {summary['bronze_rows']:>12,} rows",
+        f"  silver     {summary['silver_rows']:>12,} rows",
+        f"  rejected   {summary['rejected_rows']:>12,} rows" + (f" ({reasons})" if reasons else ""),
+        f"  duplicates {summary['duplicate_rows']:>12,} rows removed",
+        f"  quality    {summary['quality_score']:>12.1f} / 100"
+        + ("  (below threshold)" if summary["quality_below_threshold"] else ""),
+        f"  gold       net revenue {kpis.get('net_revenue')}, {kpis.get('orders')} orders, "
+        f"{kpis.get('customers')} customers",
+        f"warehouse: {summary['warehouse']}",
+    ]
+    return "\n".join(lines)
+
+
+def _status(settings: Settings) -> int:
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse yet at {settings.warehouse_path}")
+        return 0
+    import polars as pl
+
+    with warehouse.open_warehouse(
+        settings.warehouse_path, read_only=True, lock_timeout_s=settings.warehouse_lock_timeout_s
+    ) as connection:
+        ledger = warehouse.file_ledger(connection)
+    with pl.Config(tbl_rows=50, tbl_cols=12, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+        print(ledger if ledger.height else "the ledger is empty")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Data quality measured on the rows as received (before cleaning), as counts and weighted percentages."""
+
+from __future__ import annotations
+
+import polars as pl
+from pydantic import BaseModel
+
+from medallion.reader import CANONICAL_COLUMNS
+
+DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency")
+
+
+class QualityCounts(BaseModel):
+    """Counts behind the quality percentages; counts add up across files, percentages do not."""
+
+    rows: int
+    cells: int
+    filled_cells: int
+    valid_rows: int
+    unique_rows: int
+    checked_rows: int
+    consistent_rows: int
+
+    def __add__(self, other: QualityCounts) -> QualityCounts:
+        return QualityCounts(**{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields})
+
+
+class QualityScores(BaseModel):
+    completeness: float
+    validity: float
+    uniqueness: float
+    consistency: float
+    score: float
+
+
+def quality_counts(typed: pl.DataFrame) -> QualityCounts:
+    """Completeness, validity, uniqueness and consistency counts of typed rows (duplicates included)."""
+    filled = pl.sum_horizontal(
+        [
+            (pl.col(column).is_not_null() & ~pl.col(column).str.strip_chars().is_in(["", "nan", "NaN", "NA"]))
+            .cast(pl.Int64)
+            .sum()
+            for column in CANONICAL_COLUMNS
+        ]
+    )
+    quantity = pl.col("quantity_typed")
+    price = pl.col("unit_price_typed")
+    valid = (
+        pl.col("reject_reason").is_null()
+        & (quantity != 0)
+        & ((price > 0) | (pl.col("is_bad_debt") & (price < 0)))
+    )
+    sign_consistent = (
+        pl.when(pl.col("is_cancellation"))
+        .then(quantity < 0)
+        .when(pl.col("is_bad_debt"))
+        .then(quantity > 0)
+        .otherwise(quantity > 0)
+    )
+    one_customer = pl.col("customer_id_clean").n_unique().over("invoice_no_clean") == 1
+    one_country = pl.col("country_clean").n_unique().over("invoice_no_clean") == 1
+    checked = pl.col("reject_reason").is_null()
+    summary = typed.select(
+        pl.len().alias("rows"),
+        filled.alias("filled_cells"),
+        valid.fill_null(False).cast(pl.Int64).sum().alias("valid_rows"),
+        (~pl.col("is_duplicate")).cast(pl.Int64).sum().alias("unique_rows"),
+        checked.cast(pl.Int64).sum().alias("checked_rows"),
+        (checked & sign_consistent & one_customer & one_country).fill_null(False).cast(pl.Int64).sum().alias(
+            "consistent_rows"
+        ),
+    ).row(0, named=True)
+    return QualityCounts(cells=summary["rows"] * len(CANONICAL_COLUMNS), **summary)
+
+
+def quality_scores(counts: QualityCounts, weights: dict[str, float]) -> QualityScores:
+    """Percentages per dimension and their weighted overall score."""
+
+    def percent(part: int, whole: int) -> float:
+        return round(100.0 * part / whole, 2) if whole else 100.0
+
+    dimensions = {
+        "completeness": percent(counts.filled_cells, counts.cells),
+        "validity": percent(counts.valid_rows, counts.rows),
+        "uniqueness": percent(counts.unique_rows, counts.rows),
+        "consistency": percent(counts.consistent_rows, counts.checked_rows),
+    }
+    total_weight = sum(weights[name] for name in DIMENSIONS)
+    score = round(sum(dimensions[name] * weights[name] for name in DIMENSIONS) / total_weight, 2)
+    return QualityScores(score=score, **dimensions)

@@ -1,0 +1,178 @@
+"""One function per pipeline layer: open the warehouse briefly, compute, publish atomically, report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from medallion import gold, quality, reader, silver, warehouse
+from medallion.errors import BadInputError
+from medallion.settings import Settings
+
+
+class BronzeReport(BaseModel):
+    file_id: str
+    file_name: str
+    size_bytes: int
+    layout: str
+    encoding: str
+    bronze_rows: int
+    skipped: bool
+    started_at: datetime
+
+
+class SilverReport(BaseModel):
+    file_id: str
+    bronze_rows: int
+    silver_rows: int
+    rejected_rows: int
+    duplicate_rows: int
+    rejected_by_reason: dict[str, int]
+    date_formats: list[str]
+    date_order_source: str
+    superseded: list[str]
+    quality_counts: quality.QualityCounts
+
+
+class QualityReport(BaseModel):
+    file: quality.QualityScores
+    dataset: quality.QualityScores
+    threshold: float
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.file.score < self.threshold
+
+
+def _open(settings: Settings, *, read_only: bool = False) -> Any:
+    return warehouse.open_warehouse(
+        settings.warehouse_path, read_only=read_only, lock_timeout_s=settings.warehouse_lock_timeout_s
+    )
+
+
+def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = None) -> BronzeReport:
+    """Land every row of the file as text with its lineage; content already loaded is a no-op."""
+    started_at = warehouse.now()
+    profile = reader.profile_file(path)
+    with _open(settings) as connection:
+        record = warehouse.file_record(connection, profile.file_id)
+    if record is not None and record["status"] == "loaded":
+        return BronzeReport(
+            file_id=profile.file_id,
+            file_name=profile.file_name,
+            size_bytes=profile.size_bytes,
+            layout=profile.layout,
+            encoding=profile.encoding,
+            bronze_rows=int(record["bronze_rows"] or 0),
+            skipped=True,
+            started_at=started_at,
+        )
+    try:
+        rows = reader.raw_rows(profile, settings.staging_path)
+    except BadInputError as error:
+        with _open(settings) as connection:
+            warehouse.record_failure(
+                connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+            )
+        raise
+    with _open(settings) as connection:
+        count = warehouse.publish_bronze(connection, profile, rows, flow_run_id=flow_run_id, started_at=started_at)
+    return BronzeReport(
+        file_id=profile.file_id,
+        file_name=profile.file_name,
+        size_bytes=profile.size_bytes,
+        layout=profile.layout,
+        encoding=profile.encoding,
+        bronze_rows=count,
+        skipped=False,
+        started_at=started_at,
+    )
+
+
+def load_silver(file_id: str, settings: Settings) -> SilverReport:
+    """Type and clean one file's bronze rows into silver; rejected rows keep their reason."""
+    with _open(settings) as connection:
+        bronze = warehouse.bronze_rows(connection, file_id)
+    file_name = bronze["source_file"][0] if bronze.height else file_id[:12]
+    parsing = silver.date_parsing(bronze["invoice_date"], settings.ambiguous_date_order, file_name)
+    typed = silver.typed_rows(bronze, parsing, settings.source_currency)
+    split = silver.silver_split(typed)
+    counts = quality.quality_counts(typed)
+    with _open(settings) as connection:
+        superseded = warehouse.publish_silver(
+            connection,
+            file_id,
+            split,
+            date_formats=parsing.formats,
+            date_order_source=parsing.order_source,
+        )
+    reasons = split.rejected.group_by("reason").len().rows()
+    return SilverReport(
+        file_id=file_id,
+        bronze_rows=bronze.height,
+        silver_rows=split.silver.height,
+        rejected_rows=split.rejected.height,
+        duplicate_rows=split.duplicate_rows,
+        rejected_by_reason={reason: count for reason, count in sorted(reasons)},
+        date_formats=parsing.formats,
+        date_order_source=parsing.order_source,
+        superseded=superseded,
+        quality_counts=counts,
+    )
+
+
+def score_quality(file_id: str, counts: quality.QualityCounts, settings: Settings) -> QualityReport:
+    """Score the file and the whole dataset (every file now in silver) and record both."""
+    threshold = settings.quality_alert_threshold
+    file_scores = quality.quality_scores(counts, settings.quality_weights)
+    with _open(settings) as connection:
+        warehouse.record_quality(
+            connection, scope="file", file_id=file_id, counts=counts, scores=file_scores, threshold=threshold
+        )
+        dataset_counts = warehouse.live_quality_counts(connection)
+        dataset_scores = quality.quality_scores(dataset_counts, settings.quality_weights)
+        warehouse.record_quality(
+            connection,
+            scope="dataset",
+            file_id=None,
+            counts=dataset_counts,
+            scores=dataset_scores,
+            threshold=threshold,
+        )
+    return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
+
+
+def load_gold(settings: Settings, *, file_id: str | None = None) -> dict[str, Any]:
+    """Rebuild gold from silver, export it to Parquet, and mark the file loaded."""
+    with _open(settings) as connection:
+        kpis = gold.publish_gold(
+            connection,
+            top_n=settings.top_n,
+            vip_percentile=settings.vip_percentile,
+            low_value_percentile=settings.low_value_percentile,
+        )
+        gold.export_gold(connection, settings.gold_export_path)
+        if file_id is not None:
+            warehouse.mark_loaded(connection, file_id)
+    return kpis
+
+
+def record_file_failure(path: Path, error: BaseException, settings: Settings, *, flow_run_id: str | None) -> None:
+    """Note in the ledger that a file failed after its profile was known, leaving no partial file in silver."""
+    try:
+        profile = reader.profile_file(path)
+    except BadInputError:
+        return
+    retryable = getattr(error, "retryable", True)
+    with _open(settings) as connection:
+        warehouse.record_failure(
+            connection,
+            profile,
+            f"{type(error).__name__}: {error}",
+            retryable=retryable,
+            flow_run_id=flow_run_id,
+            started_at=warehouse.now(),
+        )

@@ -1,0 +1,336 @@
+"""The DuckDB warehouse: schema, short-lived connections, the file ledger and atomic publication of layers."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from medallion.errors import WarehouseBusyError
+from medallion.quality import QualityCounts, QualityScores
+from medallion.reader import FileProfile
+from medallion.silver import SilverSplit
+
+SCHEMA_SQL = (
+    "CREATE SCHEMA IF NOT EXISTS bronze",
+    "CREATE SCHEMA IF NOT EXISTS silver",
+    "CREATE SCHEMA IF NOT EXISTS gold",
+    "CREATE SCHEMA IF NOT EXISTS ops",
+    """CREATE TABLE IF NOT EXISTS bronze.transactions (
+        file_id VARCHAR NOT NULL, source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL,
+        source_index VARCHAR, invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR,
+        invoice_date VARCHAR, unit_price VARCHAR, customer_id VARCHAR, country VARCHAR, parse_error VARCHAR,
+        ingested_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS silver.transactions (
+        file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL,
+        invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
+        quantity BIGINT NOT NULL, unit_price DOUBLE NOT NULL, line_amount DOUBLE NOT NULL, currency VARCHAR NOT NULL,
+        customer_id VARCHAR, country VARCHAR NOT NULL, country_raw VARCHAR,
+        invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER, month INTEGER, quarter INTEGER,
+        day_of_week INTEGER, is_weekend BOOLEAN, transaction_type VARCHAR NOT NULL,
+        is_cancellation BOOLEAN NOT NULL, is_bad_debt BOOLEAN NOT NULL, is_non_product BOOLEAN NOT NULL,
+        is_guest BOOLEAN NOT NULL, is_zero_price BOOLEAN NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS silver.rejected (
+        file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+        invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR, invoice_date VARCHAR,
+        unit_price VARCHAR, customer_id VARCHAR, country VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS ops.files (
+        file_id VARCHAR PRIMARY KEY, file_name VARCHAR NOT NULL, size_bytes BIGINT, file_format VARCHAR,
+        encoding VARCHAR, layout VARCHAR, date_formats VARCHAR, date_order_source VARCHAR, status VARCHAR NOT NULL,
+        bronze_rows BIGINT, silver_rows BIGINT, rejected_rows BIGINT, duplicate_rows BIGINT,
+        error VARCHAR, retryable BOOLEAN, started_at TIMESTAMP, bronze_at TIMESTAMP, silver_at TIMESTAMP,
+        finished_at TIMESTAMP, duration_s DOUBLE, flow_run_id VARCHAR, superseded_by VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS ops.quality (
+        scope VARCHAR NOT NULL, file_id VARCHAR, measured_at TIMESTAMP NOT NULL,
+        rows BIGINT, cells BIGINT, filled_cells BIGINT, valid_rows BIGINT, unique_rows BIGINT,
+        checked_rows BIGINT, consistent_rows BIGINT,
+        completeness DOUBLE, validity DOUBLE, uniqueness DOUBLE, consistency DOUBLE, score DOUBLE,
+        threshold DOUBLE, passed BOOLEAN)""",
+)
+
+LIVE_STATUSES = ("bronze", "silver", "loaded")
+LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def open_warehouse(
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection with the schema in place; waits while another process holds the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not any(marker in str(error) for marker in LOCK_MARKERS):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"the warehouse {path.name} stayed locked by another process for {lock_timeout_s:.0f} s"
+                ) from None
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+    try:
+        if not read_only:
+            for statement in SCHEMA_SQL:
+                connection.execute(statement)
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything inside commits together or not at all."""
+    connection.begin()
+    try:
+        yield connection
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()
+
+
+def file_record(connection: duckdb.DuckDBPyConnection, file_id: str) -> dict[str, Any] | None:
+    cursor = connection.execute("SELECT * FROM ops.files WHERE file_id = ?", [file_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
+
+def query_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> pl.DataFrame:
+    """The result of a query as a Polars frame, through Arrow."""
+    result = pl.from_arrow(connection.sql(sql, params=parameters).to_arrow_table())
+    assert isinstance(result, pl.DataFrame)
+    return result
+
+
+def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return query_frame(
+        connection,
+        """SELECT file_name, status, bronze_rows, silver_rows, rejected_rows, duplicate_rows,
+                  finished_at, duration_s, left(file_id, 12) AS file_id, error
+           FROM ops.files ORDER BY coalesce(finished_at, started_at) DESC NULLS LAST""",
+    )
+
+
+def publish_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    rows: pl.DataFrame,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> int:
+    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction."""
+    ingested_at = now()
+    frame = rows.with_columns(
+        pl.lit(profile.file_id).alias("file_id"),
+        pl.lit(profile.file_name).alias("source_file"),
+        pl.lit(ingested_at).alias("ingested_at"),
+    )
+    with transaction(connection):
+        connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
+        connection.register("bronze_batch", frame)
+        connection.execute(
+            """INSERT INTO bronze.transactions BY NAME SELECT file_id, source_file, row_number, source_index,
+               invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country,
+               parse_error, ingested_at FROM bronze_batch"""
+        )
+        connection.unregister("bronze_batch")
+        _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
+        connection.execute(
+            "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
+            [rows.height, ingested_at, profile.file_id],
+        )
+    return rows.height
+
+
+def record_failure(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    error: str,
+    *,
+    retryable: bool,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> None:
+    """Mark a file failed in the ledger and take its rows out of silver, so no layer holds part of it."""
+    with transaction(connection):
+        _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
+        for table in ("silver.transactions", "silver.rejected"):
+            connection.execute(_DELETE_BY_FILE[table], [profile.file_id])
+        finished = now()
+        connection.execute(
+            """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
+               duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
+            [error, retryable, finished, finished, profile.file_id],
+        )
+
+
+def _upsert_file(
+    connection: duckdb.DuckDBPyConnection, profile: FileProfile, *, flow_run_id: str | None, started_at: datetime
+) -> None:
+    connection.execute(
+        """INSERT INTO ops.files (file_id, file_name, size_bytes, file_format, encoding, layout, status,
+               started_at, flow_run_id)
+           VALUES (?, ?, ?, ?, ?, ?, 'started', ?, ?)
+           ON CONFLICT (file_id) DO UPDATE SET file_name = excluded.file_name, status = 'started',
+               started_at = excluded.started_at, flow_run_id = excluded.flow_run_id, error = NULL,
+               retryable = NULL, finished_at = NULL, superseded_by = NULL""",
+        [
+            profile.file_id,
+            profile.file_name,
+            profile.size_bytes,
+            profile.file_format,
+            profile.encoding,
+            profile.layout,
+            started_at,
+            flow_run_id,
+        ],
+    )
+
+
+def bronze_rows(connection: duckdb.DuckDBPyConnection, file_id: str) -> pl.DataFrame:
+    return query_frame(
+        connection,
+        """SELECT file_id, source_file, row_number, source_index, invoice_no, stock_code, description, quantity,
+                  invoice_date, unit_price, customer_id, country, parse_error
+           FROM bronze.transactions WHERE file_id = ? ORDER BY row_number""",
+        [file_id],
+    )
+
+
+def publish_silver(
+    connection: duckdb.DuckDBPyConnection,
+    file_id: str,
+    split: SilverSplit,
+    *,
+    date_formats: list[str],
+    date_order_source: str,
+) -> list[str]:
+    """Replace this file's silver and rejected rows; older versions of the same file name leave silver.
+
+    Returns the ids of the versions this one superseded.
+    """
+    silver_at = now()
+    with transaction(connection):
+        file_name = connection.execute("SELECT file_name FROM ops.files WHERE file_id = ?", [file_id]).fetchone()
+        if file_name is None:
+            raise LookupError(f"file {file_id[:12]} has no ledger entry; load its bronze layer first")
+        superseded = [
+            row[0]
+            for row in connection.execute(
+                "SELECT file_id FROM ops.files WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')",
+                [file_name[0], file_id],
+            ).fetchall()
+        ]
+        for table in ("silver.transactions", "silver.rejected"):
+            for target in [file_id, *superseded]:
+                connection.execute(_DELETE_BY_FILE[table], [target])
+        connection.register("silver_batch", split.silver)
+        connection.execute("INSERT INTO silver.transactions BY NAME SELECT * FROM silver_batch")
+        connection.unregister("silver_batch")
+        connection.register("rejected_batch", split.rejected)
+        connection.execute("INSERT INTO silver.rejected BY NAME SELECT * FROM rejected_batch")
+        connection.unregister("rejected_batch")
+        for old in superseded:
+            connection.execute(
+                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?", [file_id, old]
+            )
+        connection.execute(
+            """UPDATE ops.files SET status = 'silver', silver_rows = ?, rejected_rows = ?, duplicate_rows = ?,
+               date_formats = ?, date_order_source = ?, silver_at = ? WHERE file_id = ?""",
+            [
+                split.silver.height,
+                split.rejected.height,
+                split.duplicate_rows,
+                " | ".join(date_formats),
+                date_order_source,
+                silver_at,
+                file_id,
+            ],
+        )
+    return superseded
+
+
+_DELETE_BY_FILE = {
+    "silver.transactions": "DELETE FROM silver.transactions WHERE file_id = ?",
+    "silver.rejected": "DELETE FROM silver.rejected WHERE file_id = ?",
+}
+
+
+def record_quality(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    scope: str,
+    file_id: str | None,
+    counts: QualityCounts,
+    scores: QualityScores,
+    threshold: float,
+) -> None:
+    """Store one quality measurement; a file's measurement replaces its previous one."""
+    with transaction(connection):
+        if scope == "file":
+            connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
+        connection.execute(
+            """INSERT INTO ops.quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                scope,
+                file_id,
+                now(),
+                counts.rows,
+                counts.cells,
+                counts.filled_cells,
+                counts.valid_rows,
+                counts.unique_rows,
+                counts.checked_rows,
+                counts.consistent_rows,
+                scores.completeness,
+                scores.validity,
+                scores.uniqueness,
+                scores.consistency,
+                scores.score,
+                threshold,
+                scores.score >= threshold,
+            ],
+        )
+
+
+def live_quality_counts(connection: duckdb.DuckDBPyConnection) -> QualityCounts:
+    """The quality counts of every file whose rows are in silver now, added up."""
+    row = connection.execute(
+        """SELECT count(*) AS files, coalesce(sum(q.rows), 0), coalesce(sum(q.cells), 0),
+                  coalesce(sum(q.filled_cells), 0), coalesce(sum(q.valid_rows), 0), coalesce(sum(q.unique_rows), 0),
+                  coalesce(sum(q.checked_rows), 0), coalesce(sum(q.consistent_rows), 0)
+           FROM ops.quality q JOIN ops.files f USING (file_id)
+           WHERE q.scope = 'file' AND f.status IN ('silver', 'loaded')"""
+    ).fetchone()
+    assert row is not None
+    names = ("rows", "cells", "filled_cells", "valid_rows", "unique_rows", "checked_rows", "consistent_rows")
+    return QualityCounts(**dict(zip(names, (int(value) for value in row[1:]), strict=True)))
+
+
+def mark_loaded(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    finished = now()
+    with transaction(connection):
+        connection.execute(
+            """UPDATE ops.files SET status = 'loaded', finished_at = ?,
+               duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
+            [finished, finished, file_id],
+        )
