@@ -57,11 +57,19 @@ NOT_COUNTRIES: dict[str, str] = {
     "": "no country given in the source file",
 }
 
-_CONTINENT_OF_REGION = {"Europe": "Europe", "Asia": "Asia", "Africa": "Africa", "Oceania": "Oceania",
-                        "Antarctic": "Antarctica", "Polar": "Antarctica"}
+_CONTINENT_OF_REGION = {
+    "Europe": "Europe",
+    "Asia": "Asia",
+    "Africa": "Africa",
+    "Oceania": "Oceania",
+    "Antarctic": "Antarctica",
+    "Polar": "Antarctica",
+}
 _NORTH_AMERICAN_SUBREGIONS = {"Northern America", "North America", "Central America", "Caribbean"}
-_OFFICIAL_WORDS = re.compile(r"\b(Republic|Kingdom|Federation|Commonwealth|State|States|Principality|"
-                             r"Confederation|Emirates|Union|Sultanate|Grand Duchy|Democratic)\b|\bof\b")
+_OFFICIAL_WORDS = re.compile(
+    r"\b(Republic|Kingdom|Federation|Commonwealth|State|States|Principality|"
+    r"Confederation|Emirates|Union|Sultanate|Grand Duchy|Democratic)\b|\bof\b"
+)
 
 
 class CountryRecord(BaseModel):
@@ -235,7 +243,9 @@ def parse_countries_response(
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
         if response.status_code < 400:
-            raise RetryableSourceError(source, f"malformed JSON from {url}", status=response.status_code) from None
+            raise RetryableSourceError(
+                source, f"malformed JSON from {url}", status=response.status_code
+            ) from None
     if isinstance(body, dict) and body.get("success") is False:
         messages = "; ".join(str(error.get("message", "")) for error in body.get("errors") or [])
         message = redact(messages or "request failed", secrets)
@@ -254,8 +264,12 @@ def parse_countries_response(
         raise NotFoundError(source, f"no country matches {query!r}")
     wanted = _key(query)
     for candidate in objects:
-        names = {_key(candidate.name.common), _key(candidate.name.official or ""),
-                 _key(candidate.cca2 or ""), _key(candidate.cca3 or "")}
+        names = {
+            _key(candidate.name.common),
+            _key(candidate.name.official or ""),
+            _key(candidate.cca2 or ""),
+            _key(candidate.cca3 or ""),
+        }
         if wanted in names:
             return candidate
     return objects[0]
@@ -271,7 +285,9 @@ def record_from_restcountries(country: str, found: RestCountriesObject) -> Count
         common_name=found.name.common,
         region=found.region,
         subregion=found.subregion,
-        continent=found.continents[0] if found.continents else continent_of(found.region, found.subregion, lat),
+        continent=found.continents[0]
+        if found.continents
+        else continent_of(found.region, found.subregion, lat),
         capital=found.capital[0] if found.capital else None,
         population=found.population,
         area=found.area,
@@ -301,7 +317,9 @@ class RestCountriesClient:
 
         async def request() -> CountryRecord:
             response = await self.client.get(self.url, params={"q": query}, headers=headers)
-            found = parse_countries_response(response, query, secrets=self.guard.secrets, now=self.guard.clock.now())
+            found = parse_countries_response(
+                response, query, secrets=self.guard.secrets, now=self.guard.clock.now()
+            )
             return record_from_restcountries(country, found)
 
         return await self.guard.call(request)

@@ -16,40 +16,130 @@ LOCAL_SOURCE = "local_rules"
 DATAMUSE_SOURCE = "datamuse"
 OTHER = "other"
 
-NON_PRODUCT_CODES = frozenset({
-    "POST", "DOT", "M", "D", "C2", "C3", "S", "B", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE", "ADJUST",
-    "ADJUST2", "TEST001", "TEST002", "GIFT_0001_10", "GIFT_0001_20", "GIFT_0001_30", "GIFT_0001_40",
-    "GIFT_0001_50", "DCGSSBOY", "DCGSSGIRL",
-})
+NON_PRODUCT_CODES = frozenset(
+    {
+        "POST",
+        "DOT",
+        "M",
+        "D",
+        "C2",
+        "C3",
+        "S",
+        "B",
+        "CRUK",
+        "PADS",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "ADJUST",
+        "ADJUST2",
+        "TEST001",
+        "TEST002",
+        "GIFT_0001_10",
+        "GIFT_0001_20",
+        "GIFT_0001_30",
+        "GIFT_0001_40",
+        "GIFT_0001_50",
+        "DCGSSBOY",
+        "DCGSSGIRL",
+    }
+)
 
-SEASONAL_WORDS = frozenset({
-    "CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "EASTER", "HALLOWEEN", "VALENTINE", "VALENTINES",
-    "NATIVITY", "BAUBLE", "BAUBLES", "SNOWMAN", "TINSEL", "ELF",
-})
+SEASONAL_WORDS = frozenset(
+    {
+        "CHRISTMAS",
+        "XMAS",
+        "ADVENT",
+        "SANTA",
+        "REINDEER",
+        "EASTER",
+        "HALLOWEEN",
+        "VALENTINE",
+        "VALENTINES",
+        "NATIVITY",
+        "BAUBLE",
+        "BAUBLES",
+        "SNOWMAN",
+        "TINSEL",
+        "ELF",
+    }
+)
 
 # Phrases outrank single words; among single words the one nearest the end (the head noun) wins.
 PHRASES: dict[str, str] = {
-    "T-LIGHT HOLDER": "home_garden", "HOT WATER BOTTLE": "home_garden", "DOOR STOP": "home_garden",
-    "STORAGE BOX": "home_garden", "PEG BAG": "home_garden", "WALL ART": "home_garden", "DOOR HANGER": "home_garden",
-    "MONEY BANK": "home_garden", "FIRST AID": "home_garden", "FRIDGE MAGNETS": "home_garden",
-    "FRIDGE MAGNET": "home_garden", "WATERING CAN": "home_garden", "PLANT CAGE": "home_garden",
-    "SEWING BOX": "home_garden", "TRINKET BOX": "home_garden", "TRINKET POT": "home_garden",
-    "LUNCH BAG": "kitchen", "LUNCH BOX": "kitchen", "CAKE CASES": "kitchen", "BAKING CASES": "kitchen",
-    "MINI CASES": "kitchen", "CAKE STAND": "kitchen", "CAKE TIN": "kitchen", "CAKE TINS": "kitchen",
-    "TEA TOWEL": "kitchen", "TEA TOWELS": "kitchen", "BREAD BIN": "kitchen", "MILK JUG": "kitchen",
-    "BOTTLE OPENER": "kitchen", "MEASURING SPOONS": "kitchen", "OVEN GLOVE": "kitchen", "EGG CUP": "kitchen",
-    "JAM MAKING": "kitchen", "RECIPE BOX": "kitchen", "CUP AND SAUCER": "kitchen", "MILK PAN": "kitchen",
-    "SHOPPING LIST": "stationery", "GIFT BAG": "stationery", "GIFT TAG": "stationery", "GIFT TAGS": "stationery",
-    "GIFT WRAP": "stationery", "WRAPPING PAPER": "stationery", "STATIONERY SET": "stationery",
-    "RIBBON REEL": "stationery", "PENCIL SHARPENER": "stationery",
-    "CARD KIT": "toys", "SOFT TOY": "toys", "WATER BOMB": "toys", "SPINNING TOPS": "toys", "KNITTING NANCY": "toys",
-    "GIFT SET": "toys", "ROCKING HORSE": "toys", "PLAYING CARDS": "toys",
-    "PAPER CHAIN KIT": "party", "PAPER CUPS": "party", "PAPER PLATES": "party", "PAPER NAPKINS": "party",
-    "CELEBRATION CANDLES": "party", "BIRTHDAY CANDLES": "party", "PARTY BAG": "party", "PARTY BAGS": "party",
+    "T-LIGHT HOLDER": "home_garden",
+    "HOT WATER BOTTLE": "home_garden",
+    "DOOR STOP": "home_garden",
+    "STORAGE BOX": "home_garden",
+    "PEG BAG": "home_garden",
+    "WALL ART": "home_garden",
+    "DOOR HANGER": "home_garden",
+    "MONEY BANK": "home_garden",
+    "FIRST AID": "home_garden",
+    "FRIDGE MAGNETS": "home_garden",
+    "FRIDGE MAGNET": "home_garden",
+    "WATERING CAN": "home_garden",
+    "PLANT CAGE": "home_garden",
+    "SEWING BOX": "home_garden",
+    "TRINKET BOX": "home_garden",
+    "TRINKET POT": "home_garden",
+    "LUNCH BAG": "kitchen",
+    "LUNCH BOX": "kitchen",
+    "CAKE CASES": "kitchen",
+    "BAKING CASES": "kitchen",
+    "MINI CASES": "kitchen",
+    "CAKE STAND": "kitchen",
+    "CAKE TIN": "kitchen",
+    "CAKE TINS": "kitchen",
+    "TEA TOWEL": "kitchen",
+    "TEA TOWELS": "kitchen",
+    "BREAD BIN": "kitchen",
+    "MILK JUG": "kitchen",
+    "BOTTLE OPENER": "kitchen",
+    "MEASURING SPOONS": "kitchen",
+    "OVEN GLOVE": "kitchen",
+    "EGG CUP": "kitchen",
+    "JAM MAKING": "kitchen",
+    "RECIPE BOX": "kitchen",
+    "CUP AND SAUCER": "kitchen",
+    "MILK PAN": "kitchen",
+    "SHOPPING LIST": "stationery",
+    "GIFT BAG": "stationery",
+    "GIFT TAG": "stationery",
+    "GIFT TAGS": "stationery",
+    "GIFT WRAP": "stationery",
+    "WRAPPING PAPER": "stationery",
+    "STATIONERY SET": "stationery",
+    "RIBBON REEL": "stationery",
+    "PENCIL SHARPENER": "stationery",
+    "CARD KIT": "toys",
+    "SOFT TOY": "toys",
+    "WATER BOMB": "toys",
+    "SPINNING TOPS": "toys",
+    "KNITTING NANCY": "toys",
+    "GIFT SET": "toys",
+    "ROCKING HORSE": "toys",
+    "PLAYING CARDS": "toys",
+    "PAPER CHAIN KIT": "party",
+    "PAPER CUPS": "party",
+    "PAPER PLATES": "party",
+    "PAPER NAPKINS": "party",
+    "CELEBRATION CANDLES": "party",
+    "BIRTHDAY CANDLES": "party",
+    "PARTY BAG": "party",
+    "PARTY BAGS": "party",
     "BARRIER TAPE": "party",
-    "LUGGAGE TAG": "fashion", "HAIR COMB": "fashion", "HAIR CLIP": "fashion", "HAIR SLIDE": "fashion",
-    "KEY RING": "fashion", "KEYRING": "fashion", "LIP GLOSS": "fashion", "CARD WALLET": "fashion",
-    "SHOPPER BAG": "fashion", "JUMBO BAG": "fashion", "HAND WARMER": "fashion", "KIDS BAG": "fashion",
+    "LUGGAGE TAG": "fashion",
+    "HAIR COMB": "fashion",
+    "HAIR CLIP": "fashion",
+    "HAIR SLIDE": "fashion",
+    "KEY RING": "fashion",
+    "KEYRING": "fashion",
+    "LIP GLOSS": "fashion",
+    "CARD WALLET": "fashion",
+    "SHOPPER BAG": "fashion",
+    "JUMBO BAG": "fashion",
+    "HAND WARMER": "fashion",
+    "KIDS BAG": "fashion",
 }
 
 WORDS: dict[str, str] = {
@@ -91,21 +181,43 @@ WORDS: dict[str, str] = {
 }
 
 BRANDS: dict[str, str] = {
-    "RETROSPOT": "Retrospot", "REGENCY": "Regency", "DOLLY GIRL": "Dolly Girl", "SPACEBOY": "Spaceboy",
-    "CHARLIE & LOLA": "Charlie & Lola", "CHARLIE AND LOLA": "Charlie & Lola", "PANTRY": "Pantry",
-    "BABUSHKA": "Babushka", "SKETCHBOOK": "Sketchbook", "LES ENFANTS": "Les Enfants", "SUKI": "Suki",
-    "MAGIC GARDEN": "Magic Garden", "FELTCRAFT": "Feltcraft", "WOODLAND": "Woodland", "PAISLEY PARK": "Paisley Park",
-    "DOILEY": "Doily", "DOILY": "Doily", "ENGLISH ROSE": "English Rose", "UNION JACK": "Union Jack",
-    "I LOVE LONDON": "I Love London", "JAM MAKING": "Jam Making", "STRAWBERRY": "Strawberry",
+    "RETROSPOT": "Retrospot",
+    "REGENCY": "Regency",
+    "DOLLY GIRL": "Dolly Girl",
+    "SPACEBOY": "Spaceboy",
+    "CHARLIE & LOLA": "Charlie & Lola",
+    "CHARLIE AND LOLA": "Charlie & Lola",
+    "PANTRY": "Pantry",
+    "BABUSHKA": "Babushka",
+    "SKETCHBOOK": "Sketchbook",
+    "LES ENFANTS": "Les Enfants",
+    "SUKI": "Suki",
+    "MAGIC GARDEN": "Magic Garden",
+    "FELTCRAFT": "Feltcraft",
+    "WOODLAND": "Woodland",
+    "PAISLEY PARK": "Paisley Park",
+    "DOILEY": "Doily",
+    "DOILY": "Doily",
+    "ENGLISH ROSE": "English Rose",
+    "UNION JACK": "Union Jack",
+    "I LOVE LONDON": "I Love London",
+    "JAM MAKING": "Jam Making",
+    "STRAWBERRY": "Strawberry",
 }
 
 TAG_WORDS: dict[str, str] = {
-    **dict.fromkeys("RED PINK BLUE GREEN WHITE BLACK IVORY CREAM YELLOW PURPLE ORANGE TURQUOISE SILVER GOLD".split(),
-                    "colour"),
-    **dict.fromkeys("GLASS CERAMIC WOOD WOODEN METAL ENAMEL FELT WICKER ZINC SILK PLASTIC PAPER CRYSTAL "
-                    "POLYESTER".split(), "material"),
-    **dict.fromkeys("VINTAGE RETRO ANTIQUE TRADITIONAL RUSTIC FRENCH SCANDINAVIAN BOHEMIAN EDWARDIAN".split(),
-                    "style"),
+    **dict.fromkeys(
+        "RED PINK BLUE GREEN WHITE BLACK IVORY CREAM YELLOW PURPLE ORANGE TURQUOISE SILVER GOLD".split(),
+        "colour",
+    ),
+    **dict.fromkeys(
+        "GLASS CERAMIC WOOD WOODEN METAL ENAMEL FELT WICKER ZINC SILK PLASTIC PAPER CRYSTAL "
+        "POLYESTER".split(),
+        "material",
+    ),
+    **dict.fromkeys(
+        "VINTAGE RETRO ANTIQUE TRADITIONAL RUSTIC FRENCH SCANDINAVIAN BOHEMIAN EDWARDIAN".split(), "style"
+    ),
     **dict.fromkeys("CHILDRENS CHILDS KIDS BABY GIRLS BOYS".split(), "children"),
     **dict.fromkeys("HANGING".split(), "hanging"),
 }
@@ -188,7 +300,9 @@ def categorise(stock_code: str | None, description: str | None) -> ProductRecord
         category = "seasonal"
     else:
         category = _category_from(words) or OTHER
-    tags = sorted({TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set()))
+    tags = sorted(
+        {TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set())
+    )
     return ProductRecord(
         stock_code=stock_code,
         description=description,
@@ -208,11 +322,15 @@ def categorise_with_related(record: ProductRecord, related: Iterable[str]) -> Pr
     category = _category_from(related_words)
     if category is None:
         return record
-    return record.model_copy(update={
-        "category": category,
-        "source": DATAMUSE_SOURCE,
-        "tags": sorted(set(record.tags) | {f"related:{related_words[0].lower()}"} if related_words else record.tags),
-    })
+    return record.model_copy(
+        update={
+            "category": category,
+            "source": DATAMUSE_SOURCE,
+            "tags": sorted(
+                set(record.tags) | {f"related:{related_words[0].lower()}"} if related_words else record.tags
+            ),
+        }
+    )
 
 
 class DatamuseWord(BaseModel):
@@ -242,7 +360,9 @@ class DatamuseClient:
 
     source = DATAMUSE_SOURCE
 
-    def __init__(self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20
+    ) -> None:
         self.client = client
         self.guard = guard
         self.url = f"{base_url.rstrip('/')}/words"

@@ -92,7 +92,9 @@ class RatesQuote(BaseModel):
         )
 
 
-def parse_rates_response(source: str, response: httpx.Response, *, secrets: tuple[str, ...], now: datetime) -> RatesQuote:
+def parse_rates_response(
+    source: str, response: httpx.Response, *, secrets: tuple[str, ...], now: datetime
+) -> RatesQuote:
     """The one place where an ExchangeRate-API body becomes a typed quote or a SourceError."""
     url = redact(str(response.request.url), secrets)
     body: object = None
@@ -101,7 +103,9 @@ def parse_rates_response(source: str, response: httpx.Response, *, secrets: tupl
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             if response.status_code < 400:
-                raise RetryableSourceError(source, f"malformed JSON from {url}", status=response.status_code) from None
+                raise RetryableSourceError(
+                    source, f"malformed JSON from {url}", status=response.status_code
+                ) from None
     if isinstance(body, dict) and body.get("result") == "error":
         error_type = str(body.get("error-type", "unknown"))
         message = f"error-type {error_type} (HTTP {response.status_code}) from {url}"
@@ -155,7 +159,9 @@ class EcbRates:
         for _ in range(_MAX_DAYS_BACK):
             try:
                 converted = {
-                    target: (1.0 if target == currency else self.converter.convert(1.0, currency, target, date=day))
+                    target: (
+                        1.0 if target == currency else self.converter.convert(1.0, currency, target, date=day)
+                    )
                     for target in TARGET_CURRENCIES
                 }
             except RateNotFoundError:
@@ -177,8 +183,15 @@ class EcbRates:
 
 def _no_rate(currency: str, invoice_date: date) -> RateRecord:
     return RateRecord(
-        currency=currency, invoice_date=invoice_date, rate_date=None,
-        usd=None, eur=None, cad=None, aud=None, jpy=None, source="unavailable",
+        currency=currency,
+        invoice_date=invoice_date,
+        rate_date=None,
+        usd=None,
+        eur=None,
+        cad=None,
+        aud=None,
+        jpy=None,
+        source="unavailable",
     )
 
 

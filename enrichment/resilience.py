@@ -112,7 +112,9 @@ class CircuitBreaker:
 
     def check(self) -> None:
         if self.state is BreakerState.OPEN:
-            raise CircuitOpenError(self.source, "circuit open after repeated failures; using the offline twin")
+            raise CircuitOpenError(
+                self.source, "circuit open after repeated failures; using the offline twin"
+            )
 
     def record_success(self) -> None:
         if not self.forced_open:
@@ -271,8 +273,13 @@ class SourceGuard:
                     status=error.status,
                 )
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        logger.info("%s: attempt %d failed (%s); retrying in %.2fs", self.source, retry_state.attempt_number,
-                    error, wait)
+        logger.info(
+            "%s: attempt %d failed (%s); retrying in %.2fs",
+            self.source,
+            retry_state.attempt_number,
+            error,
+            wait,
+        )
 
 
 def check_response(
@@ -285,12 +292,15 @@ def check_response(
     url = redact(str(response.request.url), secrets)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-        raise RetryableSourceError(source, f"rate limited (HTTP 429) at {url}", status=status,
-                                   retry_after=retry_after)
+        raise RetryableSourceError(
+            source, f"rate limited (HTTP 429) at {url}", status=status, retry_after=retry_after
+        )
     if status >= 500:
         raise RetryableSourceError(source, f"server error HTTP {status} at {url}", status=status)
     if status == 404:
         raise NotFoundError(source, f"not found (HTTP 404) at {url}", status=status)
     if status in (400, 422):
         raise RequestRejectedError(source, f"request rejected (HTTP {status}) at {url}", status=status)
-    raise PermanentSourceError(source, f"HTTP {status} at {url}; check the key and the base URL", status=status)
+    raise PermanentSourceError(
+        source, f"HTTP {status} at {url}; check the key and the base URL", status=status
+    )
