@@ -97,6 +97,8 @@ def parse_rates_response(
 ) -> RatesQuote:
     """The one place where an ExchangeRate-API body becomes a typed quote or a SourceError."""
     url = redact(str(response.request.url), secrets)
+    if response.status_code == 429 or response.status_code >= 500:
+        check_response(source, response, secrets=secrets, now=now)
     body: object = None
     if response.content:
         try:
