@@ -1,4 +1,4 @@
-"""A persistent cache of live answers in DuckDB, with a time to live per source, and the monthly request ledger."""
+"""A persistent DuckDB cache of live answers with a TTL per source, and the monthly request ledger."""
 
 from __future__ import annotations
 

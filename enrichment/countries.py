@@ -1,4 +1,4 @@
-"""Country facts: the `countryinfo` offline twin, the alias table real files need, and the REST Countries v5 client."""
+"""Country facts: the `countryinfo` offline twin, the alias table files need, the REST Countries v5 client."""
 
 from __future__ import annotations
 

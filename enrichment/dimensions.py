@@ -1,4 +1,4 @@
-"""The enrichment dimension tables built from the distinct keys of silver.transactions, and the enriched view."""
+"""Enrichment dimensions built from the distinct keys of silver.transactions, and the enriched view."""
 
 from __future__ import annotations
 
@@ -146,7 +146,8 @@ def _pending_rate_keys(con: duckdb.DuckDBPyConnection, now: datetime) -> list[tu
     return con.execute(
         """SELECT DISTINCT s.currency, s.invoice_date FROM silver.transactions AS s
            WHERE s.currency IS NOT NULL AND s.invoice_date IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM enrichment.rates AS r WHERE r.currency = s.currency AND r.invoice_date = s.invoice_date
+               SELECT 1 FROM enrichment.rates AS r
+               WHERE r.currency = s.currency AND r.invoice_date = s.invoice_date
                AND (r.expires_at IS NULL OR r.expires_at > ?))
            ORDER BY 1, 2""",
         [now],
@@ -297,7 +298,7 @@ def build_enrichment(
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> EnrichmentStats:
-    """Fill the rate, country and product dimensions for the keys silver lacks, then (re)create the enriched view."""
+    """Fill the rate, country and product dimensions for the keys silver lacks; recreate the enriched view."""
     clock = clock or SystemClock()
     started = time.perf_counter()
     now = _naive_utc(clock.now())
@@ -450,7 +451,7 @@ def build_enrichment(
     for term, fetched_terms in results.terms.items():
         if isinstance(fetched_terms, list):
             cache.put(DATAMUSE_SOURCE, term, fetched_terms, now, settings.related_terms_ttl_s)
-    for key, product in products.items():
+    for product in products.values():
         expires = None
         if live and product.head_term and product.category == OTHER:
             related = cached_terms.get(product.head_term)
@@ -581,8 +582,19 @@ def unmapped_countries(con: duckdb.DuckDBPyConnection) -> list[UnmappedCountry]:
     return [UnmappedCountry(country=row[0], rows=int(row[1]), reason=row[2]) for row in rows]
 
 
+def pending_lookups(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, int]:
+    """How many keys of each dimension are missing or expired: all zero means a run would look nothing up."""
+    ensure_dimension_tables(con)
+    moment = _naive_utc(now)
+    return {
+        "rates": len(_pending_rate_keys(con, moment)),
+        "countries": len(_pending_countries(con, moment)),
+        "products": len(_pending_products(con, moment)),
+    }
+
+
 def enrichment_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    """A digest of silver's distinct keys and the dimensions' contents: equal digests mean nothing to look up."""
+    """A digest of silver's keys and the dimensions' contents: equal digests mean nothing to look up."""
     ensure_dimension_tables(con)
     row = con.execute(
         """SELECT
@@ -592,9 +604,12 @@ def enrichment_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
                (SELECT count(DISTINCT country) FROM silver.transactions),
                (SELECT count(*) FROM enrichment.rates), (SELECT max(enriched_at) FROM enrichment.rates),
                (SELECT min(expires_at) FROM enrichment.rates),
-               (SELECT count(*) FROM enrichment.countries), (SELECT max(enriched_at) FROM enrichment.countries),
+               (SELECT count(*) FROM enrichment.countries),
+               (SELECT max(enriched_at) FROM enrichment.countries),
                (SELECT min(expires_at) FROM enrichment.countries),
                (SELECT count(*) FROM enrichment.products), (SELECT max(enriched_at) FROM enrichment.products),
-               (SELECT min(expires_at) FROM enrichment.products)"""
+               (SELECT min(expires_at) FROM enrichment.products),
+               (SELECT count(*) FROM duckdb_views()
+                WHERE schema_name = 'silver' AND view_name = 'transactions_enriched')"""
     ).fetchone()
     return hashlib.sha256(repr(row).encode()).hexdigest()

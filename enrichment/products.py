@@ -1,4 +1,4 @@
-"""Product categories from descriptions: a local whole-word categoriser and the Datamuse related-terms client."""
+"""Product categories: a local whole-word categoriser and the Datamuse related-terms client."""
 
 from __future__ import annotations
 
@@ -156,7 +156,8 @@ WORDS: dict[str, str] = {
         "MUG MUGS CUP CUPS SAUCER TEACUP TEAPOT PLATE PLATES BOWL BOWLS JUG TRAY SPOON SPOONS CUTLERY FORKS "
         "KNIFE KNIVES PAN TIN TINS JAR JARS BOTTLE BEAKER GLASS GLASSES NAPKINS NAPKIN PLACEMATS PLACEMAT "
         "COASTER COASTERS APRON CAKE CAKES BAKING LOAF CHOPPING POPCORN LUNCH TEA COFFEE SUGAR BISCUIT "
-        "PANTRY KITCHEN CAKESTAND CUTTER CUTTERS WHISK COLANDER TUMBLER TUMBLERS FLASK CASSEROLE DISH".split(),
+        "PANTRY KITCHEN CAKESTAND CUTTER CUTTERS WHISK COLANDER TUMBLER TUMBLERS FLASK "
+        "CASSEROLE DISH".split(),
         "kitchen",
     ),
     **dict.fromkeys(
@@ -356,7 +357,7 @@ def parse_datamuse_response(response: httpx.Response, *, now: object) -> list[st
 
 
 class DatamuseClient:
-    """Related terms ("means like") from Datamuse: free, keyless, used only for products the rules leave as other."""
+    """Related terms ("means like") from Datamuse, asked only for products the rules leave as other."""
 
     source = DATAMUSE_SOURCE
 

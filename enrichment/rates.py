@@ -234,7 +234,8 @@ class LiveRatesClient:
         """Rates of a past date (paid plans only); the path has no leading zeros."""
         if not self.api_key:
             raise PermanentSourceError(self.source, "history needs CURRENCY_API_KEY")
-        url = f"{self.keyed_base_url}/v6/{self.api_key}/history/{currency.upper()}/{day.year}/{day.month}/{day.day}"
+        path = f"history/{currency.upper()}/{day.year}/{day.month}/{day.day}"
+        url = f"{self.keyed_base_url}/v6/{self.api_key}/{path}"
         return await self._get(url)
 
     async def _get(self, url: str) -> RatesQuote:

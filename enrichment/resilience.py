@@ -268,7 +268,8 @@ class SourceGuard:
             if error.retry_after > self.settings.max_retry_after_s:
                 raise RetryableSourceError(
                     self.source,
-                    f"asked to wait {error.retry_after:.0f}s, more than the {self.settings.max_retry_after_s:.0f}s "
+                    f"asked to wait {error.retry_after:.0f}s, more than the "
+                    f"{self.settings.max_retry_after_s:.0f}s "
                     "allowed; giving up on this source for now",
                     status=error.status,
                 )

@@ -73,11 +73,25 @@ def silver_rows(rows: list[tuple[str, str | None, float, str, date]]) -> list[tu
     standard = {"EIRE": "Ireland", "RSA": "South Africa", "USA": "United States"}
     full = []
     for number, (code, description, amount, country_raw, day) in enumerate(rows, start=1):
-        full.append((
-            "file-1", number, "sample.csv", f"5{number:05d}", code, description, 1, amount, None,
-            standard.get(country_raw, country_raw), country_raw,
-            datetime(day.year, day.month, day.day, 10, 30), day, amount, "GBP",
-        ))
+        full.append(
+            (
+                "file-1",
+                number,
+                "sample.csv",
+                f"5{number:05d}",
+                code,
+                description,
+                1,
+                amount,
+                None,
+                standard.get(country_raw, country_raw),
+                country_raw,
+                datetime(day.year, day.month, day.day, 10, 30),
+                day,
+                amount,
+                "GBP",
+            )
+        )
     return full
 
 
@@ -92,5 +106,6 @@ def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None, float, str, date]]) -> None:
     con.executemany(
-        "INSERT INTO silver.transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows)
+        "INSERT INTO silver.transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        silver_rows(rows),
     )

@@ -35,7 +35,9 @@ def rates_client(client: httpx.AsyncClient, clock: FakeClock, *, key: str | None
     return LiveRatesClient(client, guard, api_key=key, keyed_base_url=KEYED, open_base_url=OPEN)
 
 
-async def latest(clock: FakeClock, currency: str = "GBP", key: str | None = SECRET) -> tuple[RatesQuote, LiveRatesClient]:
+async def latest(
+    clock: FakeClock, currency: str = "GBP", key: str | None = SECRET
+) -> tuple[RatesQuote, LiveRatesClient]:
     async with httpx.AsyncClient() as client:
         live = rates_client(client, clock, key=key)
         return await live.latest(currency), live
@@ -52,7 +54,9 @@ def test_ecb_twin_uses_last_business_day_for_a_saturday() -> None:
 
 @respx.mock
 def test_open_endpoint_success_without_key(clock: FakeClock) -> None:
-    route = respx.get(f"{OPEN}/v6/latest/GBP").respond(200, json=api_fixture("open_er-api_v6_latest_GBP_2026-03-02.CAPTURED.json"))
+    route = respx.get(f"{OPEN}/v6/latest/GBP").respond(
+        200, json=api_fixture("open_er-api_v6_latest_GBP_2026-03-02.CAPTURED.json")
+    )
     quote, live = asyncio.run(latest(clock, key=None))
     assert route.call_count == 1
     assert quote.rate_date == date(2026, 3, 2)
@@ -255,7 +259,9 @@ def test_non_countries_stay_unmapped_with_a_reason_and_no_call(clock: FakeClock)
 
 
 def datamuse(client: httpx.AsyncClient, clock: FakeClock) -> DatamuseClient:
-    return DatamuseClient(client, SourceGuard("products", fast_settings(), clock, budget=50), base_url=DATAMUSE)
+    return DatamuseClient(
+        client, SourceGuard("products", fast_settings(), clock, budget=50), base_url=DATAMUSE
+    )
 
 
 @pytest.mark.parametrize(

@@ -82,12 +82,16 @@ def test_live_failures_degrade_to_the_offline_twin_and_keep_no_secret(
     assert (stats.rates.failed, stats.rates.offline, stats.rates.live) == (1, 5, 0)
     assert stats.countries.live == 4 and countries.call_count == 4
     assert stats.products.live == 1 and words.call_count == 1
-    source_of = dict(warehouse.execute(
-        "SELECT invoice_date, rate_source FROM silver.transactions_enriched WHERE invoice_date = DATE '2026-11-20'"
-    ).fetchall())
+    source_of = dict(
+        warehouse.execute(
+            "SELECT invoice_date, rate_source FROM silver.transactions_enriched "
+            "WHERE invoice_date = DATE '2026-11-20'"
+        ).fetchall()
+    )
     assert source_of == {date(2026, 11, 20): "ecb_offline"}
     assert warehouse.execute(
-        "SELECT count(*) FROM silver.transactions_enriched WHERE amount_usd IS NULL OR product_category IS NULL"
+        "SELECT count(*) FROM silver.transactions_enriched "
+        "WHERE amount_usd IS NULL OR product_category IS NULL"
     ).fetchone() == (0,)
     dumped = warehouse.execute(
         "SELECT string_agg(source || cache_key || payload, '|') FROM enrichment.api_cache"
@@ -119,18 +123,29 @@ def test_run_against_a_server_failing_half_its_requests_loses_nothing(
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         today = clock.now().date()
-        load_silver(warehouse, [
-            ("23343", "NINJA RABBIT PINK", 5.0, "EIRE", today),
-            ("23344", "CANDY SPOT EGG WARMER", 3.0, "United Kingdom", today),
-            ("23345", "ACRYLIC JEWEL ICICLE, BLUE", 3.0, "RSA", date(2011, 6, 9)),
-            ("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 2.95, "Channel Islands", date(2011, 6, 9)),
-        ])
-        settings = fast_settings(
-            max_attempts=4, breaker_failure_threshold=10, currency_api_key=SECRET, countries_api_key=SECRET,
-            currency_history_enabled=True, exchangerate_api_base_url=base, restcountries_base_url=base,
-            datamuse_base_url=base, http_timeout_s=5.0,
+        load_silver(
+            warehouse,
+            [
+                ("23343", "NINJA RABBIT PINK", 5.0, "EIRE", today),
+                ("23344", "CANDY SPOT EGG WARMER", 3.0, "United Kingdom", today),
+                ("23345", "ACRYLIC JEWEL ICICLE, BLUE", 3.0, "RSA", date(2011, 6, 9)),
+                ("85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 2.95, "Channel Islands", date(2011, 6, 9)),
+            ],
         )
-        stats = build_enrichment(warehouse, settings, live=True, clock=clock, transport=httpx.AsyncHTTPTransport())
+        settings = fast_settings(
+            max_attempts=4,
+            breaker_failure_threshold=10,
+            currency_api_key=SECRET,
+            countries_api_key=SECRET,
+            currency_history_enabled=True,
+            exchangerate_api_base_url=base,
+            restcountries_base_url=base,
+            datamuse_base_url=base,
+            http_timeout_s=5.0,
+        )
+        stats = build_enrichment(
+            warehouse, settings, live=True, clock=clock, transport=httpx.AsyncHTTPTransport()
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -140,10 +155,11 @@ def test_run_against_a_server_failing_half_its_requests_loses_nothing(
     assert stats.rates.live == 2 and stats.countries.live == 3 and stats.products.live == 3
     assert 1.0 in clock.sleeps
     missing = warehouse.execute(
-        "SELECT count(*) FROM silver.transactions_enriched WHERE amount_usd IS NULL OR product_category IS NULL "
+        "SELECT count(*) FROM silver.transactions_enriched "
+        "WHERE amount_usd IS NULL OR product_category IS NULL "
         "OR (country_iso2 IS NULL AND country <> 'Channel Islands')"
     ).fetchone()
     assert missing == (0,)
-    assert set(warehouse.execute("SELECT DISTINCT rate_source FROM silver.transactions_enriched").fetchall()) == {
-        ("exchangerate_api",)
-    }
+    assert set(
+        warehouse.execute("SELECT DISTINCT rate_source FROM silver.transactions_enriched").fetchall()
+    ) == {("exchangerate_api",)}
