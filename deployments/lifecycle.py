@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,3 +193,17 @@ def due_retries(settings: Settings, now: datetime | None = None) -> Iterator[tup
             continue
         if record.next_attempt_at <= moment:
             yield entry, record
+
+
+def unattended_files(settings: Settings, min_age_seconds: float, now: float | None = None) -> list[Path]:
+    """Readable files in the raw folder untouched for `min_age_seconds`: ones the watcher did not pick up."""
+    folder = settings.raw_data_path
+    if not folder.is_dir():
+        return []
+    moment = time.time() if now is None else now
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if is_readable_name(entry.name) and entry.is_file() and not entry.is_symlink():
+            if moment - entry.stat().st_mtime >= min_age_seconds:
+                found.append(entry)
+    return found

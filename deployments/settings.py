@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
 
     warehouse_limit_name: str = Field("medallion-warehouse", alias="WAREHOUSE_CONCURRENCY_LIMIT")
     alert_webhook_url: SecretStr | None = Field(None, alias="ALERT_WEBHOOK_URL")
+    seed_sample: bool = Field(True, alias="SEED_SAMPLE_ON_FIRST_START")
+    sample_data_path: Path = Field(Path("./data/sample"), alias="SAMPLE_DATA_PATH")
     server_start_timeout_s: float = Field(90.0, alias="SERVER_START_TIMEOUT", gt=0)
 
     @field_validator("alert_webhook_url", "api_url", mode="before")

@@ -1,0 +1,214 @@
+"""The folder watcher, the error watcher, and the one queue through which both submit runs."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchfiles import Change, watch
+
+from deployments import lifecycle
+from deployments.routing import Submission, file_submission, retry_submission
+from deployments.settings import ServiceSettings
+from medallion.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_MAX_KEY_CHAIN = 100
+_SUBMIT_ATTEMPTS = 5
+
+
+class Submitter:
+    """One thread submits every run, so a burst of drops never floods Prefect's SQLite database."""
+
+    def __init__(self, stop: threading.Event, busy_requeue_s: float = 3.0) -> None:
+        self._queue: queue.Queue[Submission] = queue.Queue()
+        self._stop = stop
+        self._busy_requeue_s = busy_requeue_s
+        self.submitted: list[tuple[Submission, str]] = []
+
+    def put(self, submission: Submission) -> None:
+        self._queue.put(submission)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                submission = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._submit_with_retries(submission)
+            except Exception:
+                logger.exception("could not submit %s to %s", submission.path.name, submission.deployment)
+
+    def _submit_with_retries(self, submission: Submission) -> None:
+        delay = 1.0
+        for attempt in range(1, _SUBMIT_ATTEMPTS + 1):
+            try:
+                self._submit(submission)
+                return
+            except Exception as error:
+                if attempt == _SUBMIT_ATTEMPTS or self._stop.is_set():
+                    raise
+                logger.warning("submitting %s failed (%s); trying again in %.0f s", submission.path.name, error, delay)
+                self._stop.wait(delay)
+                delay *= 2
+
+    def _submit(self, submission: Submission) -> None:
+        from prefect.deployments import run_deployment
+
+        key = submission.key()
+        for _ in range(_MAX_KEY_CHAIN):
+            if not submission.path.exists():
+                logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
+                return
+            run = run_deployment(
+                submission.deployment,
+                parameters=submission.parameters,
+                timeout=0,
+                idempotency_key=key,
+                flow_run_name=submission.run_name,
+                tags=list(submission.tags),
+            )
+            state = run.state
+            if state is None or not state.is_final():
+                if run.parameters.get("path") == submission.parameters["path"]:
+                    logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
+                    self.submitted.append((submission, str(run.id)))
+                    return
+                logger.info(
+                    "the same content as %r is in flight as run %s: trying again in %.0f s",
+                    submission.path.name,
+                    run.id,
+                    self._busy_requeue_s,
+                )
+                timer = threading.Timer(self._busy_requeue_s, self.put, args=(submission,))
+                timer.daemon = True
+                timer.start()
+                return
+            key = f"{submission.key()}/after/{run.id}"
+        logger.error("%s was submitted %d times already: giving up", submission.path.name, _MAX_KEY_CHAIN)
+
+
+@dataclass
+class _Observation:
+    size: int
+    mtime_ns: int
+    since: float
+
+
+class FolderWatcher:
+    """Watches RAW_DATA_PATH (not its sub-folders) and submits each readable file once it stops growing."""
+
+    def __init__(
+        self, settings: Settings, service: ServiceSettings, submitter: Submitter, stop: threading.Event
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._submitter = submitter
+        self._stop = stop
+        self._pending: dict[Path, _Observation] = {}
+        self._submitted: dict[Path, tuple[int, int]] = {}
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        folder = self._settings.raw_data_path.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(folder.iterdir()):
+            self._consider(entry)
+        self.ready.set()
+        tick_ms = max(50, int(self._service.watch_stable_seconds * 250))
+        for changes in watch(
+            folder,
+            watch_filter=None,
+            debounce=400,
+            step=50,
+            rust_timeout=tick_ms,
+            yield_on_timeout=True,
+            stop_event=self._stop,
+            recursive=False,
+        ):
+            for change, raw_path in changes:
+                path = Path(raw_path)
+                if change == Change.deleted:
+                    self._pending.pop(path, None)
+                    self._submitted.pop(path, None)
+                else:
+                    self._consider(path)
+            self._check_pending()
+
+    def _consider(self, path: Path) -> None:
+        if path.parent != self._settings.raw_data_path.resolve() or not lifecycle.is_readable_name(path.name):
+            return
+        if path not in self._pending:
+            self._pending[path] = _Observation(-1, -1, time.monotonic())
+        self._check_pending()
+
+    def _check_pending(self) -> None:
+        now = time.monotonic()
+        for path, seen in list(self._pending.items()):
+            try:
+                status = path.stat()
+            except FileNotFoundError:
+                del self._pending[path]
+                continue
+            if path.is_symlink() or not path.is_file():
+                del self._pending[path]
+                continue
+            if (status.st_size, status.st_mtime_ns) != (seen.size, seen.mtime_ns):
+                self._pending[path] = _Observation(status.st_size, status.st_mtime_ns, now)
+                continue
+            wait = self._service.watch_stable_seconds
+            if status.st_size == 0:
+                wait = max(wait, self._service.empty_file_wait_seconds)
+            if now - seen.since < wait:
+                continue
+            del self._pending[path]
+            if self._submitted.get(path) == (status.st_size, status.st_mtime_ns):
+                continue
+            self._submitted[path] = (status.st_size, status.st_mtime_ns)
+            self._queue_file(path, status.st_size)
+
+    def _queue_file(self, path: Path, size: int) -> None:
+        try:
+            sha256 = lifecycle.content_sha256(path)
+        except FileNotFoundError:
+            return
+        submission = file_submission(path, size, sha256, self._settings)
+        logger.info("%r stopped growing at %s bytes: queued for %s", path.name, f"{size:,}", submission.deployment)
+        self._submitter.put(submission)
+
+
+class ErrorWatcher:
+    """Resubmits retryable files in `raw/errors/` once their sidecar's retry time has come."""
+
+    def __init__(
+        self, settings: Settings, service: ServiceSettings, submitter: Submitter, stop: threading.Event
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._submitter = submitter
+        self._stop = stop
+        self._queued: set[tuple[Path, int]] = set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scan()
+            except Exception:
+                logger.exception("scanning %s failed", lifecycle.errors_dir(self._settings))
+            self._stop.wait(self._service.error_scan_seconds)
+
+    def scan(self) -> None:
+        for path, record in lifecycle.due_retries(self._settings):
+            attempt = record.attempts + 1
+            if (path, attempt) in self._queued:
+                continue
+            self._queued.add((path, attempt))
+            sha256 = record.content_sha256 or lifecycle.content_sha256(path)
+            logger.info("retrying %r (attempt %d): %s", path.name, attempt, record.reason)
+            self._submitter.put(retry_submission(path, sha256, attempt))

@@ -1,0 +1,92 @@
+"""The serving process: set-up and crash recovery, then the watchers beside `serve` of the six deployments.
+
+Started by `deployments.service` with the Prefect environment already set (`python -m deployments.worker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+
+from deployments import control, lifecycle, names
+from deployments.control import OrphanedRun
+from deployments.definitions import runner_deployments
+from deployments.routing import Submission, file_submission, retry_submission
+from deployments.settings import ServiceSettings, load_service_settings
+from deployments.watcher import ErrorWatcher, FolderWatcher, Submitter
+from medallion.settings import Settings, load_settings
+
+logger = logging.getLogger("medallion.service")
+
+
+def resubmissions(orphans: list[OrphanedRun], settings: Settings) -> list[Submission]:
+    """The files of crashed file runs that are still where their run left them."""
+    found = []
+    for orphan in orphans:
+        path = orphan.path
+        if orphan.deployment not in names.FILE_DEPLOYMENTS or path is None:
+            continue
+        if lifecycle.location_of(path, settings) is None:
+            continue
+        sha256 = lifecycle.content_sha256(path)
+        if orphan.deployment == names.ERROR_RETRY:
+            found.append(retry_submission(path, sha256, int(orphan.parameters.get("attempt", 2))))
+        else:
+            found.append(file_submission(path, path.stat().st_size, sha256, settings))
+    return found
+
+
+async def prepare(service: ServiceSettings) -> list[OrphanedRun]:
+    await control.ensure_warehouse_limit(service)
+    orphans = await control.crash_orphaned_runs()
+    await control.release_leaked_slots(service)
+    await control.configure_quality_alert(service)
+    return orphans
+
+
+def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    settings = load_settings()
+    service = load_service_settings()
+    for folder in (settings.raw_data_path, lifecycle.errors_dir(settings), settings.processed_path):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    from prefect import serve
+
+    deployments = runner_deployments()
+    for deployment in deployments:
+        deployment.apply()
+    orphans = asyncio.run(prepare(service))
+
+    stop = threading.Event()
+    submitter = Submitter(stop)
+    folder_watcher = FolderWatcher(settings, service, submitter, stop)
+    error_watcher = ErrorWatcher(settings, service, submitter, stop)
+    for submission in resubmissions(orphans, settings):
+        logger.info("resubmitting %r after a crash", submission.path.name)
+        submitter.put(submission)
+    threads = [
+        _thread("submitter", submitter.run),
+        _thread("folder-watcher", folder_watcher.run),
+        _thread("error-watcher", error_watcher.run),
+    ]
+    logger.info("watching %s for files (errors in %s)", settings.raw_data_path.resolve(), lifecycle.errors_dir(settings))
+    try:
+        serve(*deployments, limit=service.runner_process_limit, print_starting_message=False)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Thin tasks for the service's side of a file run: moving the file, artifacts, the quality event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+from prefect.runtime import deployment, flow_run
+
+from deployments import lifecycle, maintenance, reporting
+from deployments.names import QUALITY_EVENT
+from deployments.settings import ServiceSettings
+from medallion import steps
+from medallion.settings import Settings
+
+
+@task(name="move-to-processed")
+def processed_file(path: str, settings: Settings) -> str | None:
+    destination = lifecycle.move_to_processed(Path(path), settings)
+    if destination is None:
+        get_run_logger().info("%s is outside the watched folder: left where it is", path)
+        return None
+    get_run_logger().info("moved %s to %s", Path(path).name, destination)
+    return str(destination)
+
+
+@task(name="move-to-errors")
+def errored_file(path: str, error: BaseException, attempts: int, settings: Settings, service: ServiceSettings) -> str | None:
+    source = Path(path)
+    record = lifecycle.error_record(
+        source,
+        error,
+        attempts=attempts,
+        flow_run_id=flow_run.get_id(),
+        deployment=_deployment_name(),
+        service=service,
+        sha256=lifecycle.content_sha256(source) if source.is_file() else None,
+    )
+    destination = lifecycle.move_to_errors(source, settings, record)
+    logger = get_run_logger()
+    if destination is None:
+        logger.info("%s is outside the watched folder: left where it is", path)
+    else:
+        retry = f"retry due {record.next_attempt_at:%H:%M:%S} UTC" if record.next_attempt_at else "no retry"
+        logger.warning("moved %s to %s (%s): %s", source.name, destination, retry, record.reason)
+    create_markdown_artifact(
+        key=reporting.artifact_key("medallion-file-summary"),
+        markdown=reporting.failure_markdown(
+            source.name, record.reason, record.retryable, attempts, str(destination) if destination else None
+        ),
+        description=f"Failed: {source.name}",
+    )
+    return str(destination) if destination else None
+
+
+@task(name="publish-artifacts")
+def file_artifacts(summary: dict[str, Any], destination: str | None, timings: dict[str, float]) -> None:
+    name = str(summary.get("file_name", "file"))
+    create_markdown_artifact(
+        key=reporting.artifact_key("medallion-file-summary"),
+        markdown=reporting.file_summary_markdown(summary, _deployment_name(), timings, destination),
+        description=f"Last file: {name}",
+    )
+    quality_rows = reporting.quality_rows(summary)
+    if quality_rows:
+        create_table_artifact(
+            key=reporting.artifact_key("medallion-file-quality"),
+            table=quality_rows,
+            description=f"Quality dimensions of {name}",
+        )
+    kpis = summary.get("gold_kpis")
+    if kpis:
+        create_table_artifact(
+            key=reporting.artifact_key("medallion-gold-kpis"),
+            table=reporting.kpi_rows(kpis),
+            description=f"Gold KPIs after {name}",
+        )
+
+
+@task(name="quality-alert")
+def quality_alert(scope: str, score: float, threshold: float, subject_name: str, file_id: str | None) -> None:
+    """Emit the below-threshold event that the service's automation turns into a webhook call."""
+    emit_event(
+        event=QUALITY_EVENT,
+        resource={
+            "prefect.resource.id": f"medallion.quality.{file_id or 'dataset'}",
+            "prefect.resource.name": subject_name,
+        },
+        payload={"scope": scope, "score": round(score, 2), "threshold": threshold, "name": subject_name},
+    )
+    get_run_logger().warning(
+        "quality %.1f of %s is below the threshold %.0f: event %s emitted", score, subject_name, threshold, QUALITY_EVENT
+    )
+
+
+def _deployment_name() -> str | None:
+    flow_name = flow_run.get_flow_name()
+    name = deployment.get_name()
+    return f"{flow_name}/{name}" if flow_name and name else None
+
+
+@task(name="gold", retries=2, retry_delay_seconds=2)
+def gold_rebuild(settings: Settings) -> dict[str, Any]:
+    kpis = steps.load_gold(settings)
+    get_run_logger().info("gold rebuilt: net revenue %s over %s orders", kpis.get("net_revenue"), kpis.get("orders"))
+    return {key: None if value is None else str(value) for key, value in kpis.items()}
+
+
+@task(name="dataset-quality", retries=2, retry_delay_seconds=2)
+def dataset_quality(settings: Settings) -> dict[str, float]:
+    scores = maintenance.dataset_quality(settings)
+    get_run_logger().info("whole silver table scores %.1f: %s", scores.score, scores.model_dump())
+    return scores.model_dump()
+
+
+@task(name="silver-rebuild")
+def silver_rebuild(settings: Settings) -> dict[str, Any]:
+    report = steps.rebuild_silver(settings)  # type: ignore[attr-defined]
+    get_run_logger().info("silver rebuilt from bronze: %s", report)
+    return dict(report) if isinstance(report, dict) else {"result": str(report)}
