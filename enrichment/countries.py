@@ -165,7 +165,7 @@ class OfflineCountries:
         if query is None:
             return unmapped(country, reason or "not a country")
         try:
-            info: dict[str, Any] = CountryInfo(query).info()
+            info: dict[str, Any] = dict(CountryInfo(query).info())
         except (KeyError, ValueError, AttributeError):
             return unmapped(country, f"no country called {query!r} in countryinfo")
         iso = info.get("ISO") or {}

@@ -331,18 +331,18 @@ def build_enrichment(
             if ecb.has_rate_on(currency, invoice_date) and not history:
                 continue
             past = ecb.has_rate_on(currency, invoice_date) or invoice_date < now.date()
-            request = (
+            request: RateRequest = (
                 (f"history:{currency}:{invoice_date.isoformat()}", currency, invoice_date.isoformat())
                 if history and past
                 else (f"latest:{currency}", currency, None)
             )
             rate_request_of[(currency, invoice_date)] = request
-        for request in dict.fromkeys(rate_request_of.values()):
-            payload = cache.get(rates_source, request[0], now)
+        for unique_request in dict.fromkeys(rate_request_of.values()):
+            payload = cache.get(rates_source, unique_request[0], now)
             if payload is not None:
-                cached_quotes[request] = RatesQuote.model_validate(payload)
+                cached_quotes[unique_request] = RatesQuote.model_validate(payload)
             else:
-                plan.rate_requests.append(request)
+                plan.rate_requests.append(unique_request)
         if settings.countries_api_key is not None:
             for country in country_keys:
                 query, _ = canonical_country(country)
@@ -388,12 +388,12 @@ def build_enrichment(
     retry_at = now + timedelta(seconds=settings.failed_lookup_retry_s)
     rate_rows: list[dict[str, Any]] = []
     for currency, invoice_date in rate_keys:
-        request = rate_request_of.get((currency, invoice_date))
+        pending_request = rate_request_of.get((currency, invoice_date))
         record: RateRecord | None = None
         expires: datetime | None = None
-        if request is not None:
-            quote = cached_quotes.get(request)
-            fetched = results.rates.get(request)
+        if pending_request is not None:
+            quote = cached_quotes.get(pending_request)
+            fetched = results.rates.get(pending_request)
             if quote is not None:
                 stats.rates.cached += 1
             elif isinstance(fetched, RatesQuote):
@@ -401,17 +401,17 @@ def build_enrichment(
                 stats.rates.live += 1
                 cache.put(
                     rates_source,
-                    request[0],
+                    pending_request[0],
                     quote.model_dump(mode="json"),
                     now,
-                    None if request[2] else settings.latest_rates_ttl_s,
+                    None if pending_request[2] else settings.latest_rates_ttl_s,
                 )
             else:
                 stats.rates.failed += 1
                 expires = retry_at
             if quote is not None:
                 record = quote.record(currency, invoice_date)
-                expires = None if request[2] else now + timedelta(seconds=settings.latest_rates_ttl_s)
+                expires = None if pending_request[2] else now + timedelta(seconds=settings.latest_rates_ttl_s)
         if record is None:
             record = ecb.rates_for(currency, invoice_date)
             stats.rates.offline += 1

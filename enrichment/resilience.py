@@ -228,7 +228,7 @@ class SourceGuard:
             reraise=True,
         )
         try:
-            result = await retrying(self._attempt, request)
+            result: T = await retrying(self._attempt, request)
         except (PermanentSourceError, BudgetExhaustedError) as error:
             if isinstance(error, PermanentSourceError):
                 self.breaker.open_for_run(str(error))

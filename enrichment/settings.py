@@ -70,27 +70,29 @@ class EnrichmentSettings(BaseModel):
         def read(name: str) -> Any:
             return getattr(settings, name, _ENV_DEFAULTS[name])
 
-        return cls(
-            enabled=read("enable_external_enrichment"),
-            batch_size=read("enrichment_batch_size"),
-            currency_api_key=_secret(read("currency_api_key")),
-            countries_api_key=_secret(read("countries_api_key")),
-            exchangerate_api_base_url=read("exchangerate_api_base_url"),
-            open_er_api_base_url=read("open_er_api_base_url"),
-            restcountries_base_url=read("restcountries_base_url"),
-            datamuse_base_url=read("datamuse_base_url"),
-            http_timeout_s=read("enrichment_http_timeout_s"),
-            max_attempts=read("enrichment_max_attempts"),
-            requests_per_second=read("enrichment_requests_per_second"),
-            currency_history_enabled=read("currency_history_enabled"),
-            currency_requests_per_run=read("currency_requests_per_run"),
-            currency_requests_per_month=read("currency_requests_per_month"),
-            countries_requests_per_run=read("countries_requests_per_run"),
-            countries_requests_per_month=read("countries_requests_per_month"),
-            datamuse_requests_per_run=read("datamuse_requests_per_run"),
-            latest_rates_ttl_s=read("latest_rates_ttl_s"),
-            country_facts_ttl_s=read("country_facts_ttl_s"),
-            related_terms_ttl_s=read("related_terms_ttl_s"),
+        return cls.model_validate(
+            {
+                "enabled": read("enable_external_enrichment"),
+                "batch_size": read("enrichment_batch_size"),
+                "currency_api_key": _secret(read("currency_api_key")),
+                "countries_api_key": _secret(read("countries_api_key")),
+                "exchangerate_api_base_url": read("exchangerate_api_base_url"),
+                "open_er_api_base_url": read("open_er_api_base_url"),
+                "restcountries_base_url": read("restcountries_base_url"),
+                "datamuse_base_url": read("datamuse_base_url"),
+                "http_timeout_s": read("enrichment_http_timeout_s"),
+                "max_attempts": read("enrichment_max_attempts"),
+                "requests_per_second": read("enrichment_requests_per_second"),
+                "currency_history_enabled": read("currency_history_enabled"),
+                "currency_requests_per_run": read("currency_requests_per_run"),
+                "currency_requests_per_month": read("currency_requests_per_month"),
+                "countries_requests_per_run": read("countries_requests_per_run"),
+                "countries_requests_per_month": read("countries_requests_per_month"),
+                "datamuse_requests_per_run": read("datamuse_requests_per_run"),
+                "latest_rates_ttl_s": read("latest_rates_ttl_s"),
+                "country_facts_ttl_s": read("country_facts_ttl_s"),
+                "related_terms_ttl_s": read("related_terms_ttl_s"),
+            }
         )
 
     def secrets(self) -> list[str]:
