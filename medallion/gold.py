@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from medallion.warehouse import query_frame, transaction
+from medallion.warehouse import first_row, query_frame, transaction
 
 # Bad-debt adjustments are accounting entries, not sales: gold leaves them out. Returns are cancellation lines.
 _MEASURES = """
@@ -116,10 +116,7 @@ def publish_gold(
 
 
 def gold_kpis(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    cursor = connection.execute(_SELECT_GOLD["kpis"])
-    row = cursor.fetchone()
-    names = [column[0] for column in cursor.description]
-    return dict(zip(names, row, strict=True)) if row else {}
+    return first_row(connection, _SELECT_GOLD["kpis"]) or {}
 
 
 def export_gold(connection: duckdb.DuckDBPyConnection, target_dir: Path) -> list[Path]:

@@ -287,12 +287,29 @@ def _polars_batches(profile: FileProfile, text_path: Path, batch_rows: int | Non
         raise pl.exceptions.ComputeError("header and data disagree on the number of fields")
     frame = frame.rename({f"c{i}": name for i, name in enumerate(profile.source_columns)})
     canonical = _canonical(frame, profile)
+    if canonical.height and _last_line_is_short(text_path, frame):
+        canonical = canonical.with_columns(
+            pl.when(pl.col("row_number") == canonical.height)
+            .then(pl.lit("too_few_fields"))
+            .otherwise(pl.col("parse_error"))
+            .alias("parse_error")
+        )
     if batch_rows is None:
         if canonical.height:
             yield canonical
         return
     for start in range(0, canonical.height, batch_rows):
         yield canonical.slice(start, batch_rows)
+
+
+def _last_line_is_short(text_path: Path, frame: pl.DataFrame) -> bool:
+    """Whether the file was cut off inside its last record: no final newline and the last field missing."""
+    with text_path.open("rb") as handle:
+        handle.seek(max(0, text_path.stat().st_size - 1))
+        if handle.read(1) in (b"\n", b"\r"):
+            return False
+    last_value = frame[frame.columns[-1]][-1]
+    return last_value is None or last_value == ""
 
 
 def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:
@@ -337,7 +354,7 @@ def _excel_frame(profile: FileProfile) -> pl.DataFrame:
 
 
 def _canonical(frame: pl.DataFrame, profile: FileProfile, offset: int = 0) -> pl.DataFrame:
-    """Select the mapped columns under canonical names; a field missing from a short line is marked."""
+    """Select the mapped columns under canonical names, numbering rows from `offset + 1`."""
     columns = [pl.col(source).alias(target) for source, target in profile.column_map.items()]
     index = pl.col(profile.index_column) if profile.index_column is not None else pl.lit(None, pl.String)
     canonical = frame.select(
@@ -345,12 +362,4 @@ def _canonical(frame: pl.DataFrame, profile: FileProfile, offset: int = 0) -> pl
         index.alias("source_index"),
         *columns,
     ).select("row_number", "source_index", *CANONICAL_COLUMNS)
-    last_source = profile.source_columns[-1] if profile.source_columns else None
-    short_line = pl.col(last_source).is_null() if last_source is not None and profile.file_format == "csv" else None
-    if short_line is None:
-        return canonical.with_columns(pl.lit(None, pl.String).alias("parse_error"))
-    return canonical.with_columns(
-        pl.when(frame.select(short_line).to_series()).then(pl.lit("too_few_fields")).otherwise(None).alias(
-            "parse_error"
-        )
-    )
+    return canonical.with_columns(pl.lit(None, pl.String).alias("parse_error"))

@@ -43,8 +43,10 @@ COUNTRY_ALIASES: dict[str, str] = {
     "UK": "United Kingdom",
     "U.K.": "United Kingdom",
     "GREAT BRITAIN": "United Kingdom",
-    "CZECH REPUBLIC": "Czechia",
 }
+
+# Dates that contradict a file's evident day/month order are treated as bad values while they stay this rare.
+CONTRADICTION_SHARE = 0.01
 
 REJECT_REASONS = (
     "malformed_row",
@@ -123,16 +125,20 @@ def date_parsing(dates: pl.Series, ambiguous_order: DateOrder, file_name: str = 
     order: DateOrder | None = None
     order_source = "not needed"
     if first.drop_nulls().len():
-        first_max = first.max() or 0
-        second_max = second.max() or 0
-        if first_max > 12 and second_max > 12:
-            raise BadInputError(
-                f"{file_name}: invoice dates mix day-first and month-first orders "
-                "(both the first and the second number exceed 12)"
-            )
-        if first_max > 12:
+        # A value with both numbers above 12 is invalid in either order and proves nothing.
+        day_first = int(((first > 12) & (second <= 12)).sum())
+        month_first = int(((second > 12) & (first <= 12)).sum())
+        if day_first and month_first:
+            if min(day_first, month_first) > CONTRADICTION_SHARE * max(day_first, month_first):
+                raise BadInputError(
+                    f"{file_name}: invoice dates mix day-first and month-first orders "
+                    f"({day_first} distinct dates read only day-first, {month_first} only month-first)"
+                )
+            order = DateOrder.DAY_FIRST if day_first > month_first else DateOrder.MONTH_FIRST
+            order_source = f"detected; {min(day_first, month_first)} contradicting dates rejected"
+        elif day_first:
             order, order_source = DateOrder.DAY_FIRST, "detected"
-        elif second_max > 12:
+        elif month_first:
             order, order_source = DateOrder.MONTH_FIRST, "detected"
         else:
             order, order_source = ambiguous_order, "AMBIGUOUS_DATE_ORDER setting"

@@ -105,12 +105,17 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
     connection.commit()
 
 
-def file_record(connection: duckdb.DuckDBPyConnection, file_id: str) -> dict[str, Any] | None:
-    cursor = connection.execute("SELECT * FROM ops.files WHERE file_id = ?", [file_id])
-    row = cursor.fetchone()
-    if row is None:
+def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> dict[str, Any] | None:
+    """The first row of a query by column name; the whole result is consumed so the connection stays usable."""
+    cursor = connection.execute(sql, parameters)
+    rows = cursor.fetchall()
+    if not rows:
         return None
-    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+    return dict(zip([column[0] for column in cursor.description], rows[0], strict=True))
+
+
+def file_record(connection: duckdb.DuckDBPyConnection, file_id: str) -> dict[str, Any] | None:
+    return first_row(connection, "SELECT * FROM ops.files WHERE file_id = ?", [file_id])
 
 
 def query_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> pl.DataFrame:
@@ -230,14 +235,14 @@ def publish_silver(
     """
     silver_at = now()
     with transaction(connection):
-        file_name = connection.execute("SELECT file_name FROM ops.files WHERE file_id = ?", [file_id]).fetchone()
-        if file_name is None:
+        file_name = connection.execute("SELECT file_name FROM ops.files WHERE file_id = ?", [file_id]).fetchall()
+        if not file_name:
             raise LookupError(f"file {file_id[:12]} has no ledger entry; load its bronze layer first")
         superseded = [
             row[0]
             for row in connection.execute(
                 "SELECT file_id FROM ops.files WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')",
-                [file_name[0], file_id],
+                [file_name[0][0], file_id],
             ).fetchall()
         ]
         for table in ("silver.transactions", "silver.rejected"):
@@ -314,16 +319,18 @@ def record_quality(
 
 def live_quality_counts(connection: duckdb.DuckDBPyConnection) -> QualityCounts:
     """The quality counts of every file whose rows are in silver now, added up."""
-    row = connection.execute(
+    row = first_row(
+        connection,
         """SELECT count(*) AS files, coalesce(sum(q.rows), 0), coalesce(sum(q.cells), 0),
                   coalesce(sum(q.filled_cells), 0), coalesce(sum(q.valid_rows), 0), coalesce(sum(q.unique_rows), 0),
                   coalesce(sum(q.checked_rows), 0), coalesce(sum(q.consistent_rows), 0)
            FROM ops.quality q JOIN ops.files f USING (file_id)
-           WHERE q.scope = 'file' AND f.status IN ('silver', 'loaded')"""
-    ).fetchone()
+           WHERE q.scope = 'file' AND f.status IN ('silver', 'loaded')""",
+    )
     assert row is not None
     names = ("rows", "cells", "filled_cells", "valid_rows", "unique_rows", "checked_rows", "consistent_rows")
-    return QualityCounts(**dict(zip(names, (int(value) for value in row[1:]), strict=True)))
+    values = list(row.values())[1:]
+    return QualityCounts(**dict(zip(names, (int(value) for value in values), strict=True)))
 
 
 def mark_loaded(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:

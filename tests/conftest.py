@@ -1,0 +1,58 @@
+"""Shared fixtures: every test gets its own warehouse and folders; Prefect state lives in a throwaway home."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads its settings when first imported, so its home must be set before any test module imports it.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="medallion-tests-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+
+import pytest  # noqa: E402
+
+from medallion.settings import Settings, load_settings  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = PROJECT_ROOT / "data" / "sample" / "online_retail_sample.csv"
+UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+
+
+@pytest.fixture
+def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point every path setting into tmp_path, through the environment as a user would."""
+    values = {
+        "RAW_DATA_PATH": str(tmp_path / "raw"),
+        "PROCESSED_PATH": str(tmp_path / "processed"),
+        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "GOLD_EXPORT_PATH": str(tmp_path / "gold"),
+        "STAGING_PATH": str(tmp_path / "staging"),
+        "ENABLE_EXTERNAL_ENRICHMENT": "false",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "raw").mkdir()
+    return values
+
+
+@pytest.fixture
+def settings(warehouse_env: dict[str, str]) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+def write_csv(path: Path, *rows: str, header: str = UCI_HEADER, encoding: str = "utf-8") -> Path:
+    """A small CSV in the UCI layout (or another header), one string per data row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
+    return path

@@ -1,0 +1,187 @@
+"""The whole medallion flow under Prefect's test harness, checked against figures computed independently."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from conftest import SAMPLE_CSV, write_csv
+
+from flows.medallion import medallion
+from medallion import steps, warehouse
+from medallion.settings import Settings
+
+LAYOUT = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+COUNTRY_NAMES = {"EIRE": "Ireland", "RSA": "South Africa", "USA": "United States"}
+NON_PRODUCT = ["POST", "DOT", "M", "D", "C2", "S", "B", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE"]
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def expected_lines() -> pl.DataFrame:
+    """The sample's sale and return lines, computed straight from the CSV without the project's code."""
+    raw = pl.read_csv(SAMPLE_CSV, infer_schema=False, null_values=["NA"])
+    unique = raw.unique(subset=LAYOUT, keep="first", maintain_order=True)
+    return unique.select(
+        pl.col("InvoiceNo").alias("invoice"),
+        pl.col("StockCode").str.to_uppercase().alias("stock_code"),
+        pl.col("CustomerID").alias("customer"),
+        pl.col("Country").replace(COUNTRY_NAMES).alias("country"),
+        pl.col("Quantity").cast(pl.Int64).alias("quantity"),
+        (pl.col("Quantity").cast(pl.Int64) * pl.col("UnitPrice").cast(pl.Float64)).round(2).alias("amount"),
+        pl.col("InvoiceDate").str.to_datetime("%m/%d/%Y %H:%M").alias("ts"),
+    ).filter(~pl.col("invoice").str.starts_with("A"))
+
+
+def table(path: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return warehouse.query_frame(connection, sql)
+
+
+def layer_counts(path: Path) -> dict[str, int]:
+    names = ["bronze.transactions", "silver.transactions", "silver.rejected", "ops.files", "gold.customer_segments"]
+    return {name: table(path, f"SELECT count(*) AS n FROM {name}")["n"][0] for name in names}  # noqa: S608
+
+
+def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
+    settings: Settings, tmp_path: Path
+) -> None:
+    source = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)
+    summary = medallion(str(source))
+
+    raw_rows = pl.read_csv(SAMPLE_CSV, infer_schema=False).height
+    duplicates = raw_rows - pl.read_csv(SAMPLE_CSV, infer_schema=False).unique(subset=LAYOUT).height
+    assert summary["status"] == "loaded"
+    assert summary["bronze_rows"] == raw_rows == 5076
+    assert summary["duplicate_rows"] == duplicates > 0
+    assert summary["bronze_rows"] == summary["silver_rows"] + summary["rejected_rows"] + summary["duplicate_rows"]
+    ledger = table(settings.warehouse_path, "SELECT * FROM ops.files").row(0, named=True)
+    assert ledger["status"] == "loaded"
+    assert ledger["bronze_rows"] == ledger["silver_rows"] + ledger["rejected_rows"] + ledger["duplicate_rows"]
+    assert layer_counts(settings.warehouse_path)["silver.transactions"] == summary["silver_rows"]
+
+    lines = expected_lines()
+    sales = lines.filter(~pl.col("invoice").str.starts_with("C"))
+    by_country = lines.group_by("country").agg(
+        pl.col("amount").sum().round(2).alias("net_revenue"),
+        pl.col("invoice").filter(~pl.col("invoice").str.starts_with("C")).n_unique().alias("invoices"),
+        pl.col("customer").drop_nulls().n_unique().alias("customers"),
+        pl.col("quantity").sum().alias("quantity"),
+    )
+    gold_country = pl.read_parquet(settings.gold_export_path / "sales_by_country.parquet")
+    joined = by_country.join(gold_country, on="country", suffix="_gold", how="full", coalesce=True)
+    assert joined.height == by_country.height == gold_country.height
+    for column in ("net_revenue", "invoices", "customers", "quantity"):
+        assert (joined[column] - joined[f"{column}_gold"]).abs().max() < 0.011, column
+
+    kpis = table(settings.warehouse_path, "SELECT * FROM gold.kpis").row(0, named=True)
+    net_revenue = round(lines["amount"].sum(), 2)
+    orders = sales["invoice"].n_unique()
+    assert kpis["net_revenue"] == pytest.approx(net_revenue, abs=0.01)
+    assert kpis["orders"] == orders
+    assert kpis["customers"] == lines["customer"].drop_nulls().n_unique()
+    assert kpis["average_order_value"] == pytest.approx(net_revenue / orders, abs=0.01)
+    assert kpis["distinct_products"] == lines.filter(
+        ~pl.col("stock_code").is_in(NON_PRODUCT) & ~pl.col("stock_code").str.starts_with("DCGS")
+        & ~pl.col("stock_code").str.starts_with("GIFT_")
+    )["stock_code"].n_unique()
+    assert (kpis["first_invoice"], kpis["last_invoice"]) == (lines["ts"].min(), lines["ts"].max())
+
+    per_customer = lines.filter(pl.col("customer").is_not_null()).group_by("customer").agg(
+        pl.col("amount").sum().round(2).alias("net_revenue")
+    )
+    vip_above = per_customer["net_revenue"].quantile(0.8, "linear")
+    segments = table(settings.warehouse_path, "SELECT * FROM gold.customer_segments")
+    assert segments.height == per_customer.height
+    assert segments["vip_threshold"][0] == pytest.approx(vip_above)
+    assert segments.filter(pl.col("segment") == "VIP").height == per_customer.filter(
+        pl.col("net_revenue") > vip_above
+    ).height
+    assert set(segments["rfm_score"].str.len_chars().unique()) == {3}
+
+    top = lines.filter(~pl.col("stock_code").is_in(NON_PRODUCT)).group_by("stock_code").agg(
+        pl.col("amount").sum().round(2).alias("net_revenue")
+    ).sort(["net_revenue", "stock_code"], descending=[True, False]).head(5)
+    gold_top = pl.read_parquet(settings.gold_export_path / "top_products.parquet").head(5)
+    assert gold_top["stock_code"].to_list() == top["stock_code"].to_list()
+
+    quality = table(settings.warehouse_path, "SELECT * FROM ops.quality WHERE scope = 'file'").row(0, named=True)
+    assert quality["uniqueness"] == pytest.approx(100 * (1 - duplicates / raw_rows), abs=0.01)
+    assert quality["completeness"] < 100, "measured on rows as received: missing customers count"
+    assert quality["score"] == summary["quality_score"]
+
+
+def test_a_second_run_of_the_same_content_changes_nothing(settings: Settings, tmp_path: Path) -> None:
+    first = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "first.csv")
+    medallion(str(first))
+    before = layer_counts(settings.warehouse_path)
+    gold_before = table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis")
+
+    renamed = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "same content, other name.csv")
+    summary = medallion(str(renamed))
+
+    assert summary["status"] == "skipped"
+    assert layer_counts(settings.warehouse_path) == before
+    assert table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(gold_before)
+
+
+def test_a_changed_file_with_the_same_name_replaces_its_old_version(settings: Settings, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "raw" / "daily.csv",
+        "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom",
+        "536366,22633,HAND WARMER,6,12/1/2010 8:28,1.85,17850,United Kingdom",
+    )
+    first = medallion(str(path))
+    write_csv(path, "536366,22633,HAND WARMER,10,12/1/2010 8:28,1.85,17850,United Kingdom")
+    second = medallion(str(path))
+
+    assert first["file_id"] != second["file_id"]
+    silver = table(settings.warehouse_path, "SELECT invoice_no, quantity FROM silver.transactions")
+    assert silver.rows() == [("536366", 10)]
+    ledger = dict(table(settings.warehouse_path, "SELECT file_id, status FROM ops.files").rows())
+    assert ledger == {first["file_id"]: "superseded", second["file_id"]: "loaded"}
+    assert layer_counts(settings.warehouse_path)["bronze.transactions"] == 3, "bronze keeps both versions"
+
+
+def test_a_failure_while_publishing_silver_leaves_the_previous_state(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write_csv(tmp_path / "raw" / "good.csv", "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,France")
+    medallion(str(good))
+    before = table(settings.warehouse_path, "SELECT * FROM silver.transactions")
+
+    original_split = steps.silver.silver_split
+
+    def split_with_a_row_silver_refuses(typed: pl.DataFrame) -> Any:
+        split = original_split(typed)
+        broken = split.silver.with_columns(pl.lit(None, pl.String).alias("country"))
+        return split.model_copy(update={"silver": broken})
+
+    monkeypatch.setattr(steps.silver, "silver_split", split_with_a_row_silver_refuses)
+    second = write_csv(tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France")
+    with pytest.raises(duckdb.ConstraintException):
+        medallion(str(second))
+
+    assert table(settings.warehouse_path, "SELECT * FROM silver.transactions").equals(before)
+    statuses = dict(table(settings.warehouse_path, "SELECT file_name, status FROM ops.files").rows())
+    assert statuses == {"good.csv": "loaded", "second.csv": "failed"}
+    assert second.exists()
+
+
+def test_a_bad_file_is_recorded_as_failed_and_kept(settings: Settings, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "raw" / "mixed dates.csv",
+                     "536365,85123A,HEART,6,13/01/2011 8:26,2.55,17850,France",
+                     "536366,22633,WARMER,6,01/13/2011 8:28,1.85,17850,France")
+    content = path.read_bytes()
+    with pytest.raises(Exception, match="invoice dates mix day-first and month-first orders"):
+        medallion(str(path))
+    assert path.read_bytes() == content
+    ledger = table(settings.warehouse_path, "SELECT status, retryable, error FROM ops.files").row(0, named=True)
+    assert ledger["status"] == "failed"
+    assert ledger["retryable"] is False
+    assert "mix day-first and month-first" in ledger["error"]
+    assert table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0] == 0
