@@ -8,6 +8,7 @@ from prefect import flow
 
 from medallion.errors import BadInputError
 from medallion.settings import load_settings
+from tasks.enrichment import enrichment_layer
 from tasks.layers import bronze_layer, failure_record, gold_layer, quality_layer, silver_layer
 
 MODES = ("standard", "large", "conservative")
@@ -41,8 +42,11 @@ def medallion(
     if bronze.skipped:
         return summary
     try:
-        silver = silver_layer(bronze.file_id, settings)
+        silver = silver_layer(bronze, settings)
         quality = quality_layer(bronze.file_id, silver.quality_counts, settings)
+        # Large files and error retries defer live lookups to the next incremental run.
+        live = settings.enable_external_enrichment and mode == "standard"
+        enrichment = enrichment_layer(settings, live)
         kpis = gold_layer(settings, bronze.file_id)
     except Exception as error:
         failure_record(path, error, settings)
@@ -56,6 +60,7 @@ def medallion(
         quality=quality.file.model_dump(),
         dataset_quality_score=quality.dataset.score,
         quality_below_threshold=quality.below_threshold,
+        enrichment={source: enrichment[source] for source in ("rates", "countries", "products")},
         gold_kpis={key: str(value) if value is not None else None for key, value in kpis.items()},
     )
     return summary

@@ -17,7 +17,7 @@ _MEASURES = """
     round(sum(line_amount), 2) AS net_revenue,
     count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS invoices,
     count(DISTINCT customer_id) AS customers,
-    sum(quantity) AS quantity,
+    sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
 
 GOLD_SQL: dict[str, str] = {
@@ -36,7 +36,7 @@ GOLD_SQL: dict[str, str] = {
         SELECT row_number() OVER (ORDER BY net_revenue DESC, stock_code) AS rank, *
         FROM (
             SELECT stock_code, mode(description) AS description,
-                   round(sum(line_amount), 2) AS net_revenue, sum(quantity) AS quantity,
+                   round(sum(line_amount), 2) AS net_revenue, sum(quantity)::BIGINT AS quantity,
                    count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS invoices,
                    count(DISTINCT customer_id) AS customers
             FROM silver.transactions WHERE NOT is_bad_debt AND NOT is_non_product
@@ -48,7 +48,7 @@ GOLD_SQL: dict[str, str] = {
         FROM (
             SELECT customer_id, mode(country) AS country, round(sum(line_amount), 2) AS net_revenue,
                    count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS invoices,
-                   sum(quantity) AS quantity, min(invoice_ts) AS first_purchase, max(invoice_ts) AS last_purchase
+                   sum(quantity)::BIGINT AS quantity, min(invoice_ts) AS first_purchase, max(invoice_ts) AS last_purchase
             FROM silver.transactions WHERE NOT is_bad_debt AND customer_id IS NOT NULL
             GROUP BY customer_id)
         ORDER BY rank LIMIT $top_n""",
@@ -95,8 +95,24 @@ GOLD_SQL: dict[str, str] = {
                count(*) AS rows, count(DISTINCT file_id) AS files, now()::TIMESTAMP AS refreshed_at
         FROM silver.transactions WHERE NOT is_bad_debt""",
 }
-GOLD_TABLES: tuple[str, ...] = tuple(GOLD_SQL)
-_SELECT_GOLD = {name: f"SELECT * FROM gold.{name}" for name in GOLD_TABLES}  # noqa: S608 - names from GOLD_SQL
+# Built when enrichment has made silver.transactions_enriched: revenue by region and by product category.
+ENRICHED_GOLD_SQL: dict[str, str] = {
+    "sales_by_region": f"""
+        CREATE OR REPLACE TABLE gold.sales_by_region AS
+        SELECT coalesce(country_continent, 'Unmapped') AS continent, coalesce(country_region, 'Unmapped') AS region,
+               coalesce(country_subregion, 'Unmapped') AS subregion, {_MEASURES},
+               round(sum(amount_usd), 2) AS net_revenue_usd, round(sum(amount_eur), 2) AS net_revenue_eur
+        FROM silver.transactions_enriched WHERE NOT is_bad_debt
+        GROUP BY ALL ORDER BY net_revenue DESC""",
+    "sales_by_category": f"""
+        CREATE OR REPLACE TABLE gold.sales_by_category AS
+        SELECT coalesce(product_category, 'other') AS category, {_MEASURES},
+               round(sum(amount_usd), 2) AS net_revenue_usd, round(sum(amount_eur), 2) AS net_revenue_eur
+        FROM silver.transactions_enriched WHERE NOT is_bad_debt AND NOT is_non_product
+        GROUP BY ALL ORDER BY net_revenue DESC""",
+}
+GOLD_TABLES: tuple[str, ...] = (*GOLD_SQL, *ENRICHED_GOLD_SQL)
+_SELECT_GOLD = {name: f"SELECT * FROM gold.{name}" for name in GOLD_TABLES}  # noqa: S608 - names from the SQL above
 
 
 def publish_gold(
@@ -108,8 +124,14 @@ def publish_gold(
 ) -> dict[str, Any]:
     """Rebuild every gold table from silver in one transaction and return the KPI row."""
     parameters = {"top_n": top_n, "vip": vip_percentile, "low": low_value_percentile}
+    enriched = bool(
+        connection.execute(
+            """SELECT 1 FROM duckdb_views() WHERE schema_name = 'silver' AND view_name = 'transactions_enriched'"""
+        ).fetchall()
+    )
+    statements = {**GOLD_SQL, **(ENRICHED_GOLD_SQL if enriched else {})}
     with transaction(connection):
-        for sql in GOLD_SQL.values():
+        for sql in statements.values():
             used = {name: value for name, value in parameters.items() if f"${name}" in sql}
             connection.execute(sql, used)
     return gold_kpis(connection)
@@ -123,7 +145,9 @@ def export_gold(connection: duckdb.DuckDBPyConnection, target_dir: Path) -> list
     """Write each gold table to `<table>.parquet`, through a temporary name and an atomic rename."""
     target_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in GOLD_TABLES:
+    present = {row[0] for row in connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold'").fetchall()}
+    for name in (name for name in GOLD_TABLES if name in present):
         target = target_dir / f"{name}.parquet"
         temporary = target_dir / f".{name}.{os.getpid()}.parquet.tmp"
         query_frame(connection, _SELECT_GOLD[name]).write_parquet(temporary)

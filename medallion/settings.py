@@ -52,8 +52,25 @@ class Settings(BaseSettings):
     enable_external_enrichment: bool = Field(False, alias="ENABLE_EXTERNAL_ENRICHMENT")
     enrichment_batch_size: int = Field(8, alias="ENRICHMENT_BATCH_SIZE", gt=0, le=256)
     currency_api_key: SecretStr | None = Field(None, alias="CURRENCY_API_KEY")
+    countries_api_key: SecretStr | None = Field(None, alias="COUNTRIES_API_KEY")
+    exchangerate_api_base_url: str = Field("https://v6.exchangerate-api.com", alias="EXCHANGERATE_API_BASE_URL")
+    open_er_api_base_url: str = Field("https://open.er-api.com", alias="OPEN_ER_API_BASE_URL")
+    restcountries_base_url: str = Field("https://api.restcountries.com", alias="RESTCOUNTRIES_BASE_URL")
+    datamuse_base_url: str = Field("https://api.datamuse.com", alias="DATAMUSE_BASE_URL")
+    enrichment_http_timeout_s: float = Field(10.0, alias="ENRICHMENT_HTTP_TIMEOUT", gt=0)
+    enrichment_max_attempts: int = Field(4, alias="ENRICHMENT_MAX_ATTEMPTS", ge=1, le=10)
+    enrichment_requests_per_second: float = Field(5.0, alias="ENRICHMENT_REQUESTS_PER_SECOND", gt=0)
+    currency_history_enabled: bool = Field(False, alias="CURRENCY_HISTORY_ENABLED")
+    currency_requests_per_run: int = Field(100, alias="CURRENCY_REQUESTS_PER_RUN", ge=0)
+    currency_requests_per_month: int = Field(1500, alias="CURRENCY_REQUESTS_PER_MONTH", ge=0)
+    countries_requests_per_run: int = Field(100, alias="COUNTRIES_REQUESTS_PER_RUN", ge=0)
+    countries_requests_per_month: int = Field(500, alias="COUNTRIES_REQUESTS_PER_MONTH", ge=0)
+    datamuse_requests_per_run: int = Field(1000, alias="DATAMUSE_REQUESTS_PER_RUN", ge=0)
+    latest_rates_ttl_s: int = Field(3600, alias="LATEST_RATES_TTL", ge=0)
+    country_facts_ttl_s: int = Field(30 * 24 * 3600, alias="COUNTRY_FACTS_TTL", ge=0)
+    related_terms_ttl_s: int = Field(30 * 24 * 3600, alias="RELATED_TERMS_TTL", ge=0)
 
-    @field_validator("currency_api_key", mode="before")
+    @field_validator("currency_api_key", "countries_api_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -58,17 +58,15 @@ REJECT_REASONS = (
     "missing_country",
 )
 
+# The columns a silver split carries; file_id, source_file and currency are constants added when it is published.
 SILVER_COLUMNS: tuple[str, ...] = (
-    "file_id",
     "row_number",
-    "source_file",
     "invoice_no",
     "stock_code",
     "description",
     "quantity",
     "unit_price",
     "line_amount",
-    "currency",
     "customer_id",
     "country",
     "country_raw",
@@ -86,7 +84,7 @@ SILVER_COLUMNS: tuple[str, ...] = (
     "is_guest",
     "is_zero_price",
 )
-REJECTED_COLUMNS: tuple[str, ...] = ("file_id", "row_number", "source_file", "reason", *CANONICAL_COLUMNS)
+REJECTED_COLUMNS: tuple[str, ...] = ("row_number", "reason", *CANONICAL_COLUMNS)
 
 
 class DateParsing(BaseModel):
@@ -190,7 +188,31 @@ def _number(name: str) -> pl.Expr:
     return _text(name).str.replace_all(r"[£$€,\s]", "")
 
 
-def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, currency: str) -> pl.DataFrame:
+DUPLICATE_HASH_SEED = 20101201
+
+
+def duplicate_mask(bronze: pl.DataFrame) -> pl.Series:
+    """True for each exact repeat of an earlier line; a 64-bit hash finds candidates, exact comparison decides."""
+    hashes = bronze.select(pl.struct(CANONICAL_COLUMNS).hash(DUPLICATE_HASH_SEED)).to_series()
+    candidates = hashes.is_duplicated()
+    positions = pl.int_range(0, bronze.height, eager=True, dtype=pl.Int64)
+    if not candidates.any():
+        return pl.repeat(False, bronze.height, eager=True).alias("is_duplicate")
+    subset = bronze.select(*CANONICAL_COLUMNS).with_columns(positions.alias("position")).filter(candidates)
+    repeats = subset.filter(~pl.struct(CANONICAL_COLUMNS).is_first_distinct())["position"]
+    return positions.is_in(repeats.implode()).alias("is_duplicate")
+
+
+def invoice_timestamps(dates: pl.Series, parsing: DateParsing) -> pl.Series:
+    """Parse each distinct date string once: files repeat the same invoice time on many lines."""
+    distinct = dates.unique().drop_nulls().to_frame("invoice_date")
+    parsed = distinct.with_columns(_invoice_timestamp(parsing).alias("invoice_ts"))
+    return dates.replace_strict(
+        parsed["invoice_date"], parsed["invoice_ts"], default=None, return_dtype=pl.Datetime("us")
+    ).alias("invoice_ts")
+
+
+def typed_rows(bronze: pl.DataFrame, parsing: DateParsing) -> pl.DataFrame:
     """All bronze rows with typed, derived and flag columns, plus `is_duplicate` and `reject_reason`."""
     quantity_text = _number("quantity")
     quantity_float = quantity_text.cast(pl.Float64, strict=False)
@@ -201,7 +223,7 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, currency: str) -> pl.
     stock_code = _text("stock_code").str.to_uppercase()
     country_raw = _text("country")
     typed = bronze.with_columns(
-        (~pl.struct(CANONICAL_COLUMNS).is_first_distinct()).alias("is_duplicate"),
+        duplicate_mask(bronze),
         invoice_no.alias("invoice_no_clean"),
         stock_code.alias("stock_code_clean"),
         _text("description").alias("description_clean"),
@@ -212,7 +234,7 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, currency: str) -> pl.
         country_raw.str.to_uppercase()
         .replace_strict(COUNTRY_ALIASES, default=country_raw, return_dtype=pl.String)
         .alias("country_clean"),
-        _invoice_timestamp(parsing).alias("invoice_ts"),
+        invoice_timestamps(bronze["invoice_date"], parsing),
     )
     reason = (
         pl.when(pl.col("parse_error").is_not_null())
@@ -235,7 +257,6 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, currency: str) -> pl.
     return typed.with_columns(
         reason.alias("reject_reason"),
         (pl.col("quantity_typed") * pl.col("unit_price_typed")).round(2).alias("line_amount"),
-        pl.lit(currency).alias("currency"),
         ts.dt.date().alias("invoice_day"),
         ts.dt.year().cast(pl.Int32).alias("year"),
         ts.dt.month().cast(pl.Int32).alias("month"),
@@ -257,16 +278,13 @@ def silver_split(typed: pl.DataFrame) -> SilverSplit:
     """Split typed rows into silver rows, rejected rows with their reason, and a count of exact duplicates."""
     kept = typed.filter(~pl.col("is_duplicate"))
     silver = kept.filter(pl.col("reject_reason").is_null()).select(
-        "file_id",
         "row_number",
-        "source_file",
         pl.col("invoice_no_clean").alias("invoice_no"),
         pl.col("stock_code_clean").alias("stock_code"),
         pl.col("description_clean").alias("description"),
         pl.col("quantity_typed").alias("quantity"),
         pl.col("unit_price_typed").alias("unit_price"),
         "line_amount",
-        "currency",
         pl.col("customer_id_clean").alias("customer_id"),
         pl.col("country_clean").alias("country"),
         pl.col("country_raw_clean").alias("country_raw"),
@@ -290,7 +308,7 @@ def silver_split(typed: pl.DataFrame) -> SilverSplit:
         "is_zero_price",
     )
     rejected = kept.filter(pl.col("reject_reason").is_not_null()).select(
-        "file_id", "row_number", "source_file", pl.col("reject_reason").alias("reason"), *CANONICAL_COLUMNS
+        "row_number", pl.col("reject_reason").alias("reason"), *CANONICAL_COLUMNS
     )
     duplicate_rows = typed.height - kept.height
     return SilverSplit(silver=silver, rejected=rejected, duplicate_rows=duplicate_rows)

@@ -6,7 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from medallion import gold, quality, reader, silver, warehouse
 from medallion.errors import BadInputError
@@ -14,6 +15,8 @@ from medallion.settings import Settings
 
 
 class BronzeReport(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     file_id: str
     file_name: str
     size_bytes: int
@@ -22,6 +25,8 @@ class BronzeReport(BaseModel):
     bronze_rows: int
     skipped: bool
     started_at: datetime
+    rows: pl.DataFrame | None = Field(default=None, exclude=True, repr=False)
+    """The rows just published, handed on in memory so silver need not read them back."""
 
 
 class SilverReport(BaseModel):
@@ -89,16 +94,21 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
         bronze_rows=count,
         skipped=False,
         started_at=started_at,
+        rows=rows.with_columns(pl.lit(profile.file_name).alias("source_file")),
     )
 
 
-def load_silver(file_id: str, settings: Settings) -> SilverReport:
-    """Type and clean one file's bronze rows into silver; rejected rows keep their reason."""
-    with _open(settings) as connection:
-        bronze = warehouse.bronze_rows(connection, file_id)
+def load_silver(file_id: str, settings: Settings, bronze: pl.DataFrame | None = None) -> SilverReport:
+    """Type and clean one file's bronze rows into silver; rejected rows keep their reason.
+
+    `bronze` is the file's bronze rows when the caller has them in memory; otherwise they are read back.
+    """
+    if bronze is None:
+        with _open(settings) as connection:
+            bronze = warehouse.bronze_rows(connection, file_id)
     file_name = bronze["source_file"][0] if bronze.height else file_id[:12]
     parsing = silver.date_parsing(bronze["invoice_date"], settings.ambiguous_date_order, file_name)
-    typed = silver.typed_rows(bronze, parsing, settings.source_currency)
+    typed = silver.typed_rows(bronze, parsing)
     split = silver.silver_split(typed)
     counts = quality.quality_counts(typed)
     with _open(settings) as connection:
@@ -108,6 +118,7 @@ def load_silver(file_id: str, settings: Settings) -> SilverReport:
             split,
             date_formats=parsing.formats,
             date_order_source=parsing.order_source,
+            currency=settings.source_currency,
         )
     reasons = split.rejected.group_by("reason").len().rows()
     return SilverReport(
@@ -143,6 +154,25 @@ def score_quality(file_id: str, counts: quality.QualityCounts, settings: Setting
             threshold=threshold,
         )
     return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
+
+
+def enrich_silver(settings: Settings, *, live: bool) -> dict[str, Any]:
+    """Look up rates, country facts and categories for the keys silver lacks; returns the lookup counts."""
+    from enrichment.dimensions import build_enrichment
+    from enrichment.settings import EnrichmentSettings
+
+    with _open(settings) as connection:
+        stats = build_enrichment(connection, EnrichmentSettings.from_settings(settings), live=live)
+    return stats.model_dump(mode="json")
+
+
+def enrichment_state(settings: Settings) -> tuple[dict[str, int], str]:
+    """Lookups still pending per dimension, and a fingerprint of what the dimensions hold now."""
+    from enrichment.dimensions import enrichment_fingerprint, ensure_dimension_tables, pending_lookups
+
+    with _open(settings) as connection:
+        ensure_dimension_tables(connection)
+        return pending_lookups(connection, warehouse.now()), enrichment_fingerprint(connection)
 
 
 def load_gold(settings: Settings, *, file_id: str | None = None) -> dict[str, Any]:

@@ -144,18 +144,16 @@ def publish_bronze(
 ) -> int:
     """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction."""
     ingested_at = now()
-    frame = rows.with_columns(
-        pl.lit(profile.file_id).alias("file_id"),
-        pl.lit(profile.file_name).alias("source_file"),
-        pl.lit(ingested_at).alias("ingested_at"),
-    )
     with transaction(connection):
         connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
-        connection.register("bronze_batch", frame)
+        connection.register("bronze_batch", rows)
         connection.execute(
-            """INSERT INTO bronze.transactions BY NAME SELECT file_id, source_file, row_number, source_index,
-               invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country,
-               parse_error, ingested_at FROM bronze_batch"""
+            """INSERT INTO bronze.transactions BY NAME
+               SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
+                      invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country,
+                      parse_error
+               FROM bronze_batch""",
+            [profile.file_id, profile.file_name, ingested_at],
         )
         connection.unregister("bronze_batch")
         _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
@@ -228,6 +226,7 @@ def publish_silver(
     *,
     date_formats: list[str],
     date_order_source: str,
+    currency: str,
 ) -> list[str]:
     """Replace this file's silver and rejected rows; older versions of the same file name leave silver.
 
@@ -249,10 +248,17 @@ def publish_silver(
             for target in [file_id, *superseded]:
                 connection.execute(_DELETE_BY_FILE[table], [target])
         connection.register("silver_batch", split.silver)
-        connection.execute("INSERT INTO silver.transactions BY NAME SELECT * FROM silver_batch")
+        connection.execute(
+            """INSERT INTO silver.transactions BY NAME
+               SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batch""",
+            [file_id, file_name[0][0], currency],
+        )
         connection.unregister("silver_batch")
         connection.register("rejected_batch", split.rejected)
-        connection.execute("INSERT INTO silver.rejected BY NAME SELECT * FROM rejected_batch")
+        connection.execute(
+            "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_batch",
+            [file_id, file_name[0][0]],
+        )
         connection.unregister("rejected_batch")
         for old in superseded:
             connection.execute(

@@ -1,49 +1,54 @@
-"""Prefect tasks over the enrichment builder; the DuckDB dimensions and cache stay the source of truth."""
+"""The enrichment task: the DuckDB dimensions and cache are the source of truth, Prefect's cache a thin layer on top."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-import duckdb
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-from enrichment.dimensions import (
-    build_enrichment,
-    enrichment_fingerprint,
-    pending_lookups,
-    unmapped_countries,
-)
-from enrichment.settings import EnrichmentSettings
+from medallion import steps
+from medallion.settings import Settings
 
 
-def _live(settings: EnrichmentSettings, live: bool | None) -> bool:
-    return settings.enabled if live is None else live
+def _marker(key: str) -> Path:
+    return Path(PREFECT_LOCAL_STORAGE_PATH.value()) / f"{key}.done"
 
 
-def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str | None:
-    """Cache only a run with nothing to look up, keyed by the enrichment state; never by a secret."""
-    con: duckdb.DuckDBPyConnection = parameters["con"]
-    settings = EnrichmentSettings.from_settings(parameters["settings"])
-    if any(pending_lookups(con, datetime.now(UTC)).values()):
-        return None
+def _state_key(settings: Settings, live: bool, fingerprint: str) -> str:
     sources = "|".join(
         (
             settings.exchangerate_api_base_url,
             settings.open_er_api_base_url,
             settings.restcountries_base_url,
             settings.datamuse_base_url,
+            str(settings.warehouse_path.resolve()),
         )
     )
-    mode = "live" if _live(settings, parameters.get("live")) else "offline"
-    digest = hashlib.sha256(f"{enrichment_fingerprint(con)}|{mode}|{sources}".encode()).hexdigest()
-    return f"enrichment-{digest}"
+    mode = "live" if live else "offline"
+    return "enrichment-" + hashlib.sha256(f"{fingerprint}|{mode}|{sources}".encode()).hexdigest()
+
+
+def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str | None:
+    """Cache only a run with nothing to look up, keyed by the enrichment state; never by a secret.
+
+    Prefect 2 fails a cache hit whose result file is gone, so a key is offered only while the marker written
+    beside the results by the last run is still there: wiping the result storage wipes the markers too.
+    """
+    settings: Settings = parameters["settings"]
+    pending, fingerprint = steps.enrichment_state(settings)
+    if any(pending.values()):
+        return None
+    key = _state_key(settings, parameters["live"], fingerprint)
+    return key if _marker(key).exists() else None
 
 
 @task(
-    name="enrich-silver",
+    name="enrichment",
     cache_key_fn=enrichment_cache_key,
     cache_expiration=timedelta(hours=1),
     retries=2,
@@ -51,14 +56,17 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     persist_result=True,
     result_serializer="json",
 )
-def enrich_silver(con: duckdb.DuckDBPyConnection, settings: Any, live: bool | None = None) -> dict[str, Any]:
-    """Fill the enrichment dimensions and the enriched view; returns the lookup counts for the metadata."""
-    enrichment = EnrichmentSettings.from_settings(settings)
-    stats = build_enrichment(con, enrichment, live=_live(enrichment, live))
-    return stats.model_dump(mode="json")
-
-
-@task(name="unmapped-countries", retries=1, retry_delay_seconds=2)
-def report_unmapped_countries(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Countries of silver rows left without an ISO code, with row counts and reasons."""
-    return [item.model_dump() for item in unmapped_countries(con)]
+def enrichment_layer(settings: Settings, live: bool) -> dict[str, Any]:
+    """Fill the rate, country and product dimensions and the enriched view; returns the lookup counts."""
+    stats = steps.enrich_silver(settings, live=live)
+    pending, fingerprint = steps.enrichment_state(settings)
+    if not any(pending.values()):
+        marker = _marker(_state_key(settings, live, fingerprint))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    get_run_logger().info(
+        "enrichment (%s): %s",
+        "live" if live else "offline",
+        {source: stats[source] for source in ("rates", "countries", "products")},
+    )
+    return stats
