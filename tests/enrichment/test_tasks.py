@@ -1,33 +1,54 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import duckdb
+import pytest
+from prefect import flow
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from enrichment.settings import EnrichmentSettings
 from medallion.settings import load_settings
-from tasks.enrichment import enrich_silver, enrichment_cache_key, report_unmapped_countries
+from tasks.enrichment import enrichment_cache_key, enrichment_layer
 
-from .conftest import SECRET, load_silver
+from .conftest import SECRET, SILVER_COLUMNS, load_silver
 from .test_dimensions import ROWS
 
 
-def test_task_caches_only_when_nothing_is_pending_and_never_keys_on_the_secret(
-    warehouse: duckdb.DuckDBPyConnection,
-) -> None:
-    load_silver(warehouse, ROWS)
-    core = load_settings(CURRENCY_API_KEY=SECRET)
-    parameters = {"con": warehouse, "settings": core, "live": False}
-    assert enrichment_cache_key(None, parameters) is None
-    stats = enrich_silver.fn(warehouse, core, live=False)
-    assert stats["rates"]["offline"] == 4 and stats["countries"]["offline"] == 5
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_task_is_cached_only_when_nothing_is_pending_and_never_keyed_on_the_secret(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE SCHEMA silver")
+        connection.execute(f"CREATE TABLE silver.transactions ({SILVER_COLUMNS})")
+        load_silver(connection, ROWS)
+    settings = load_settings(WAREHOUSE_PATH=str(path), CURRENCY_API_KEY=SECRET)
+    parameters = {"settings": settings, "live": False}
+    assert enrichment_cache_key(None, parameters) is None, "lookups are pending: nothing to cache yet"
+
+    @flow
+    def enrich_three_times() -> tuple[list[str], list[dict[str, int]]]:
+        states = [enrichment_layer(settings, False, return_state=True) for _ in range(3)]
+        return [state.name for state in states], [state.result()["rates"] for state in states]
+
+    names, rates = enrich_three_times()
+    # the first run looks up; the second finds nothing to look up and is stored under its key; the third hits it
+    assert names == ["Completed", "Completed", "Cached"]
+    assert [rate["offline"] for rate in rates] == [4, 0, 0]
     key = enrichment_cache_key(None, parameters)
     assert key is not None and SECRET not in key
-    assert enrichment_cache_key(None, parameters) == key
-    warehouse.execute("DROP VIEW silver.transactions_enriched")
+
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("DROP VIEW silver.transactions_enriched")
     assert enrichment_cache_key(None, parameters) != key
-    unmapped = report_unmapped_countries.fn(warehouse)
-    assert [item["country"] for item in unmapped] == ["Channel Islands", "Unspecified"]
+
+    shutil.rmtree(PREFECT_LOCAL_STORAGE_PATH.value())
+    with duckdb.connect(str(path)) as connection:
+        assert connection.execute("SELECT count(*) FROM enrichment.rates").fetchall() == [(4,)]
+    assert enrichment_cache_key(None, parameters) is None, "no cache is offered once its result files are gone"
 
 
 def test_retry_delays_are_whole_seconds() -> None:
-    assert all(float(delay).is_integer() for delay in enrich_silver.retry_delay_seconds)
+    assert all(float(delay).is_integer() for delay in enrichment_layer.retry_delay_seconds)
     assert EnrichmentSettings.from_settings(load_settings()).enabled is False
