@@ -185,3 +185,41 @@ def test_a_bad_file_is_recorded_as_failed_and_kept(settings: Settings, tmp_path:
     assert ledger["retryable"] is False
     assert "mix day-first and month-first" in ledger["error"]
     assert table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0] == 0
+
+
+def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(settings: Settings, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from currency_converter import CurrencyConverter, RateNotFoundError
+
+    medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv")))
+    enriched = table(
+        settings.warehouse_path,
+        """SELECT invoice_date, country, country_raw, country_iso2, line_amount, amount_usd, amount_eur, rate_date,
+                  rate_source, country_source
+           FROM silver.transactions_enriched""",
+    )
+    assert enriched.height == table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0]
+    ecb = CurrencyConverter()
+
+    def last_business_day_rate(day: Any, currency: str) -> tuple[Any, float]:
+        while True:
+            try:
+                return day, ecb.convert(1, "GBP", currency, date=day)
+            except RateNotFoundError:
+                day -= timedelta(days=1)
+
+    uk = enriched.filter(pl.col("country") == "United Kingdom")
+    assert uk.height > 4000
+    for row in uk.unique("invoice_date").iter_rows(named=True):
+        rate_date, usd = last_business_day_rate(row["invoice_date"], "USD")
+        assert row["rate_date"] == rate_date
+        assert row["amount_usd"] == pytest.approx(row["line_amount"] * usd, rel=1e-9)
+    assert set(enriched["rate_source"].unique()) == {"ecb_offline"}
+    codes = dict(enriched.select("country_raw", "country_iso2").unique().rows())
+    assert (codes["EIRE"], codes["RSA"], codes["USA"], codes["United Kingdom"]) == ("IE", "ZA", "US", "GB")
+    assert codes["Unspecified"] is None and codes["European Community"] is None
+    gold_region = pl.read_parquet(settings.gold_export_path / "sales_by_region.parquet")
+    assert gold_region["net_revenue"].sum() == pytest.approx(
+        table(settings.warehouse_path, "SELECT net_revenue FROM gold.kpis")["net_revenue"][0], abs=0.05
+    )
