@@ -33,8 +33,11 @@ class QualityScores(BaseModel):
     score: float
 
 
-def quality_counts(typed: pl.DataFrame) -> QualityCounts:
-    """Completeness, validity, uniqueness and consistency counts of typed rows (duplicates included)."""
+def quality_counts(typed: pl.DataFrame, inconsistent_invoices: pl.Series) -> QualityCounts:
+    """Completeness, validity, uniqueness and consistency counts of typed rows (duplicates included).
+
+    `inconsistent_invoices` are the file's invoices that name more than one customer or country.
+    """
     filled = pl.sum_horizontal(
         [
             (pl.col(column).is_not_null() & ~pl.col(column).str.strip_chars().is_in(["", "nan", "NaN", "NA"]))
@@ -57,8 +60,7 @@ def quality_counts(typed: pl.DataFrame) -> QualityCounts:
         .then(quantity > 0)
         .otherwise(quantity > 0)
     )
-    one_customer = pl.col("customer_id_clean").n_unique().over("invoice_no_clean") == 1
-    one_country = pl.col("country_clean").n_unique().over("invoice_no_clean") == 1
+    one_order = ~pl.col("invoice_no_clean").is_in(inconsistent_invoices.implode())
     checked = pl.col("reject_reason").is_null()
     summary = typed.select(
         pl.len().alias("rows"),
@@ -66,7 +68,7 @@ def quality_counts(typed: pl.DataFrame) -> QualityCounts:
         valid.fill_null(False).cast(pl.Int64).sum().alias("valid_rows"),
         (~pl.col("is_duplicate")).cast(pl.Int64).sum().alias("unique_rows"),
         checked.cast(pl.Int64).sum().alias("checked_rows"),
-        (checked & sign_consistent & one_customer & one_country).fill_null(False).cast(pl.Int64).sum().alias(
+        (checked & sign_consistent & one_order).fill_null(False).cast(pl.Int64).sum().alias(
             "consistent_rows"
         ),
     ).row(0, named=True)

@@ -11,6 +11,7 @@ import re
 import shutil
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -243,34 +244,53 @@ def plain_utf8_copy(profile: FileProfile, staging_dir: Path) -> Path:
     return target
 
 
-def raw_rows(profile: FileProfile, staging_dir: Path) -> pl.DataFrame:
-    """Every data row of the file as text, under canonical names, with its 1-based row number."""
-    return pl.concat(list(raw_row_batches(profile, staging_dir, batch_rows=None)), how="vertical")
+class TolerantParseNeeded(Exception):
+    """The fast CSV reader gave up on this file; read it again with `tolerant=True`."""
 
 
-def raw_row_batches(
-    profile: FileProfile, staging_dir: Path, batch_rows: int | None
-) -> Iterator[pl.DataFrame]:
-    """The file's rows in batches of at most `batch_rows` (all at once when None), row numbers continuing."""
-    if profile.file_format == "xlsx":
-        yield _canonical(_excel_frame(profile), profile)
-        return
-    text_path = plain_utf8_copy(profile, staging_dir)
+@contextmanager
+def readable_text(profile: FileProfile, staging_dir: Path) -> Iterator[Path]:
+    """A plain UTF-8 path for the file while the block runs; a transcoded copy is removed afterwards."""
+    text_path = profile.path if profile.file_format == "xlsx" else plain_utf8_copy(profile, staging_dir)
     try:
-        frames = _polars_batches(profile, text_path, batch_rows)
-        first = next(frames, None)
-        if first is None:
-            raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
-        yield first
-        yield from frames
-    except pl.exceptions.ComputeError:
-        yield from _tolerant_batches(profile, text_path, batch_rows)
+        yield text_path
     finally:
         if text_path != profile.path:
             text_path.unlink(missing_ok=True)
 
 
+def raw_rows(profile: FileProfile, staging_dir: Path) -> pl.DataFrame:
+    """Every data row of the file as text, under canonical names, with its 1-based row number."""
+    with readable_text(profile, staging_dir) as text_path:
+        try:
+            batches = list(row_batches(profile, text_path, batch_rows=None))
+        except TolerantParseNeeded:
+            batches = list(row_batches(profile, text_path, batch_rows=None, tolerant=True))
+    return pl.concat(batches, how="vertical")
+
+
+def row_batches(
+    profile: FileProfile, text_path: Path, batch_rows: int | None, *, tolerant: bool = False
+) -> Iterator[pl.DataFrame]:
+    """The file's rows in batches of at most `batch_rows` (all at once when None), row numbers continuing.
+
+    The fast reader raises TolerantParseNeeded, possibly after some batches, when a line does not fit the header.
+    """
+    if profile.file_format == "xlsx":
+        yield _canonical(_excel_frame(profile), profile)
+        return
+    frames = _tolerant_batches(profile, text_path, batch_rows) if tolerant else _polars_batches(
+        profile, text_path, batch_rows
+    )
+    first = next(frames, None)
+    if first is None:
+        raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
+    yield first
+    yield from frames
+
+
 def _polars_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:
+    width = len(profile.source_columns)
     scan = pl.scan_csv(
         text_path,
         has_header=True,
@@ -278,38 +298,45 @@ def _polars_batches(profile: FileProfile, text_path: Path, batch_rows: int | Non
         quote_char='"',
         infer_schema=False,
         empty_string_is_null=False,
-        new_columns=[f"c{position}" for position in range(len(profile.source_columns))],
+        new_columns=[f"c{position}" for position in range(width)],
         encoding="utf8",
         raise_if_empty=False,
     )
-    frame = scan.collect()
-    if frame.width != len(profile.source_columns):
-        raise pl.exceptions.ComputeError("header and data disagree on the number of fields")
-    frame = frame.rename({f"c{i}": name for i, name in enumerate(profile.source_columns)})
-    canonical = _canonical(frame, profile)
-    if canonical.height and _last_line_is_short(text_path, frame):
-        canonical = canonical.with_columns(
-            pl.when(pl.col("row_number") == canonical.height)
+    names = {f"c{i}": name for i, name in enumerate(profile.source_columns)}
+    offset = 0
+    pending: pl.DataFrame | None = None
+    last_field: str | None = None
+    try:
+        batches = scan.collect() if batch_rows is None else scan.collect_batches(chunk_size=batch_rows)
+        for raw in [batches] if isinstance(batches, pl.DataFrame) else batches:
+            if raw.width != width:
+                raise TolerantParseNeeded
+            if raw.height == 0:
+                continue
+            if pending is not None:
+                yield pending
+            pending = _canonical(raw.rename(names), profile, offset=offset)
+            last_field = raw[raw.columns[-1]][-1]
+            offset += raw.height
+    except pl.exceptions.ComputeError:
+        raise TolerantParseNeeded from None
+    if pending is None:
+        return
+    if last_field in (None, "") and _ends_without_newline(text_path):
+        pending = pending.with_columns(
+            pl.when(pl.col("row_number") == offset)
             .then(pl.lit("too_few_fields"))
             .otherwise(pl.col("parse_error"))
             .alias("parse_error")
         )
-    if batch_rows is None:
-        if canonical.height:
-            yield canonical
-        return
-    for start in range(0, canonical.height, batch_rows):
-        yield canonical.slice(start, batch_rows)
+    yield pending
 
 
-def _last_line_is_short(text_path: Path, frame: pl.DataFrame) -> bool:
-    """Whether the file was cut off inside its last record: no final newline and the last field missing."""
+def _ends_without_newline(text_path: Path) -> bool:
+    """A file cut off inside its last record ends without a newline, its last fields missing."""
     with text_path.open("rb") as handle:
         handle.seek(max(0, text_path.stat().st_size - 1))
-        if handle.read(1) in (b"\n", b"\r"):
-            return False
-    last_value = frame[frame.columns[-1]][-1]
-    return last_value is None or last_value == ""
+        return handle.read(1) not in (b"\n", b"\r")
 
 
 def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:

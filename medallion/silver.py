@@ -188,21 +188,6 @@ def _number(name: str) -> pl.Expr:
     return _text(name).str.replace_all(r"[£$€,\s]", "")
 
 
-DUPLICATE_HASH_SEED = 20101201
-
-
-def duplicate_mask(bronze: pl.DataFrame) -> pl.Series:
-    """True for each exact repeat of an earlier line; a 64-bit hash finds candidates, exact comparison decides."""
-    hashes = bronze.select(pl.struct(CANONICAL_COLUMNS).hash(DUPLICATE_HASH_SEED)).to_series()
-    candidates = hashes.is_duplicated()
-    positions = pl.int_range(0, bronze.height, eager=True, dtype=pl.Int64)
-    if not candidates.any():
-        return pl.repeat(False, bronze.height, eager=True).alias("is_duplicate")
-    subset = bronze.select(*CANONICAL_COLUMNS).with_columns(positions.alias("position")).filter(candidates)
-    repeats = subset.filter(~pl.struct(CANONICAL_COLUMNS).is_first_distinct())["position"]
-    return positions.is_in(repeats.implode()).alias("is_duplicate")
-
-
 def invoice_timestamps(dates: pl.Series, parsing: DateParsing) -> pl.Series:
     """Parse each distinct date string once: files repeat the same invoice time on many lines."""
     distinct = dates.unique().drop_nulls().to_frame("invoice_date")
@@ -212,8 +197,11 @@ def invoice_timestamps(dates: pl.Series, parsing: DateParsing) -> pl.Series:
     ).alias("invoice_ts")
 
 
-def typed_rows(bronze: pl.DataFrame, parsing: DateParsing) -> pl.DataFrame:
-    """All bronze rows with typed, derived and flag columns, plus `is_duplicate` and `reject_reason`."""
+def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, duplicate_rows: pl.Series) -> pl.DataFrame:
+    """Bronze rows with typed, derived and flag columns, plus `is_duplicate` and `reject_reason`.
+
+    `duplicate_rows` are the row numbers, across the whole file, of exact repeats of an earlier line.
+    """
     quantity_text = _number("quantity")
     quantity_float = quantity_text.cast(pl.Float64, strict=False)
     quantity = (
@@ -223,7 +211,7 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing) -> pl.DataFrame:
     stock_code = _text("stock_code").str.to_uppercase()
     country_raw = _text("country")
     typed = bronze.with_columns(
-        duplicate_mask(bronze),
+        pl.col("row_number").is_in(duplicate_rows.implode()).alias("is_duplicate"),
         invoice_no.alias("invoice_no_clean"),
         stock_code.alias("stock_code_clean"),
         _text("description").alias("description_clean"),

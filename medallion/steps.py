@@ -76,15 +76,29 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
             started_at=started_at,
         )
     try:
-        rows = reader.raw_rows(profile, settings.staging_path)
+        with reader.readable_text(profile, settings.staging_path) as text_path, _open(settings) as connection:
+            try:
+                count, rows = warehouse.publish_bronze(
+                    connection,
+                    profile,
+                    reader.row_batches(profile, text_path, settings.batch_rows),
+                    flow_run_id=flow_run_id,
+                    started_at=started_at,
+                )
+            except reader.TolerantParseNeeded:
+                count, rows = warehouse.publish_bronze(
+                    connection,
+                    profile,
+                    reader.row_batches(profile, text_path, settings.batch_rows, tolerant=True),
+                    flow_run_id=flow_run_id,
+                    started_at=started_at,
+                )
     except BadInputError as error:
         with _open(settings) as connection:
             warehouse.record_failure(
                 connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
             )
         raise
-    with _open(settings) as connection:
-        count = warehouse.publish_bronze(connection, profile, rows, flow_run_id=flow_run_id, started_at=started_at)
     return BronzeReport(
         file_id=profile.file_id,
         file_name=profile.file_name,
@@ -94,43 +108,49 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
         bronze_rows=count,
         skipped=False,
         started_at=started_at,
-        rows=rows.with_columns(pl.lit(profile.file_name).alias("source_file")),
+        rows=rows,
     )
 
 
 def load_silver(file_id: str, settings: Settings, bronze: pl.DataFrame | None = None) -> SilverReport:
-    """Type and clean one file's bronze rows into silver; rejected rows keep their reason.
+    """Type and clean one file's bronze rows into silver, batch by batch; rejected rows keep their reason.
 
-    `bronze` is the file's bronze rows when the caller has them in memory; otherwise they are read back.
+    `bronze` is the file's bronze rows when the caller still has them in memory; otherwise they are read back
+    in batches of BATCH_ROWS, so memory stays bounded whatever the file's size.
     """
-    if bronze is None:
-        with _open(settings) as connection:
-            bronze = warehouse.bronze_rows(connection, file_id)
-    file_name = bronze["source_file"][0] if bronze.height else file_id[:12]
-    parsing = silver.date_parsing(bronze["invoice_date"], settings.ambiguous_date_order, file_name)
-    typed = silver.typed_rows(bronze, parsing)
-    split = silver.silver_split(typed)
-    counts = quality.quality_counts(typed)
     with _open(settings) as connection:
-        superseded = warehouse.publish_silver(
-            connection,
-            file_id,
-            split,
-            date_formats=parsing.formats,
-            date_order_source=parsing.order_source,
-            currency=settings.source_currency,
-        )
-    reasons = split.rejected.group_by("reason").len().rows()
+        context = warehouse.bronze_context(connection, file_id)
+    parsing = silver.date_parsing(context.distinct_dates, settings.ambiguous_date_order, context.file_name)
+    counts: quality.QualityCounts | None = None
+    reasons: dict[str, int] = {}
+    with _open(settings) as connection:
+        with warehouse.SilverPublication(connection, file_id, context.file_name, settings.source_currency) as out:
+            for first in range(1, context.rows + 1, settings.batch_rows):
+                if bronze is not None and bronze.height == context.rows:
+                    batch = bronze
+                else:
+                    batch = warehouse.bronze_rows(connection, file_id, first, first + settings.batch_rows - 1)
+                typed = silver.typed_rows(batch, parsing, context.duplicate_rows)
+                split = silver.silver_split(typed)
+                out.add(split)
+                batch_counts = quality.quality_counts(typed, context.inconsistent_invoices)
+                counts = batch_counts if counts is None else counts + batch_counts
+                for reason, count in split.rejected.group_by("reason").len().rows():
+                    reasons[reason] = reasons.get(reason, 0) + count
+                if batch is bronze:
+                    break
+            out.finish(date_formats=parsing.formats, date_order_source=parsing.order_source)
+    assert counts is not None
     return SilverReport(
         file_id=file_id,
-        bronze_rows=bronze.height,
-        silver_rows=split.silver.height,
-        rejected_rows=split.rejected.height,
-        duplicate_rows=split.duplicate_rows,
-        rejected_by_reason={reason: count for reason, count in sorted(reasons)},
+        bronze_rows=context.rows,
+        silver_rows=out.silver_rows,
+        rejected_rows=out.rejected_rows,
+        duplicate_rows=out.duplicate_rows,
+        rejected_by_reason=dict(sorted(reasons.items())),
         date_formats=parsing.formats,
         date_order_source=parsing.order_source,
-        superseded=superseded,
+        superseded=out.superseded,
         quality_counts=counts,
     )
 

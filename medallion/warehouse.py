@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from pydantic import BaseModel
 
 from medallion.errors import WarehouseBusyError
 from medallion.quality import QualityCounts, QualityScores
@@ -137,31 +138,39 @@ def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def publish_bronze(
     connection: duckdb.DuckDBPyConnection,
     profile: FileProfile,
-    rows: pl.DataFrame,
+    batches: Iterable[pl.DataFrame],
     *,
     flow_run_id: str | None,
     started_at: datetime,
-) -> int:
-    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction."""
+) -> tuple[int, pl.DataFrame | None]:
+    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction.
+
+    Returns the row count and, when the file came in a single batch, that batch.
+    """
     ingested_at = now()
+    count = 0
+    kept: list[pl.DataFrame] = []
     with transaction(connection):
         connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
-        connection.register("bronze_batch", rows)
-        connection.execute(
-            """INSERT INTO bronze.transactions BY NAME
-               SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
-                      invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country,
-                      parse_error
-               FROM bronze_batch""",
-            [profile.file_id, profile.file_name, ingested_at],
-        )
-        connection.unregister("bronze_batch")
+        for batch in batches:
+            connection.register("bronze_batch", batch)
+            connection.execute(
+                """INSERT INTO bronze.transactions BY NAME
+                   SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
+                          invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id,
+                          country, parse_error
+                   FROM bronze_batch""",
+                [profile.file_id, profile.file_name, ingested_at],
+            )
+            connection.unregister("bronze_batch")
+            count += batch.height
+            kept = [batch] if not kept and count == batch.height else []
         _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
         connection.execute(
             "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
-            [rows.height, ingested_at, profile.file_id],
+            [count, ingested_at, profile.file_id],
         )
-    return rows.height
+    return count, (kept[0] if kept else None)
 
 
 def record_failure(
@@ -209,75 +218,161 @@ def _upsert_file(
     )
 
 
-def bronze_rows(connection: duckdb.DuckDBPyConnection, file_id: str) -> pl.DataFrame:
+def bronze_rows(
+    connection: duckdb.DuckDBPyConnection, file_id: str, first_row: int = 1, last_row: int | None = None
+) -> pl.DataFrame:
+    """One file's bronze rows numbered `first_row` to `last_row` (to the end when None), in file order."""
     return query_frame(
         connection,
-        """SELECT file_id, source_file, row_number, source_index, invoice_no, stock_code, description, quantity,
+        """SELECT source_file, row_number, source_index, invoice_no, stock_code, description, quantity,
                   invoice_date, unit_price, customer_id, country, parse_error
-           FROM bronze.transactions WHERE file_id = ? ORDER BY row_number""",
-        [file_id],
+           FROM bronze.transactions
+           WHERE file_id = ? AND row_number BETWEEN ? AND coalesce(?, 9223372036854775807)
+           ORDER BY row_number""",
+        [file_id, first_row, last_row],
     )
 
 
-def publish_silver(
-    connection: duckdb.DuckDBPyConnection,
-    file_id: str,
-    split: SilverSplit,
-    *,
-    date_formats: list[str],
-    date_order_source: str,
-    currency: str,
-) -> list[str]:
-    """Replace this file's silver and rejected rows; older versions of the same file name leave silver.
+class BronzeContext(BaseModel, arbitrary_types_allowed=True):
+    """What transforming one batch needs to know about the whole file."""
 
-    Returns the ids of the versions this one superseded.
+    file_name: str
+    rows: int
+    distinct_dates: pl.Series
+    duplicate_rows: pl.Series
+    inconsistent_invoices: pl.Series
+
+
+_CONTENT = "invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country"
+
+_DUPLICATE_ROWS_SQL = f"""
+    WITH hashed AS (
+        SELECT row_number, hash({_CONTENT}) AS line_hash FROM bronze.transactions WHERE file_id = $file_id),
+    repeated AS (SELECT line_hash FROM hashed GROUP BY line_hash HAVING count(*) > 1),
+    candidates AS (
+        SELECT b.row_number, {", ".join(f"b.{column}" for column in _CONTENT.split(", "))}
+        FROM bronze.transactions b JOIN hashed h USING (row_number)
+        WHERE b.file_id = $file_id AND h.line_hash IN (SELECT line_hash FROM repeated))
+    SELECT row_number FROM candidates
+    QUALIFY row_number() OVER (PARTITION BY {_CONTENT} ORDER BY row_number) > 1
+    ORDER BY row_number"""
+
+# An invoice is one order: one customer in one country. Compared on trimmed text as received.
+_INCONSISTENT_INVOICES_SQL = """
+    SELECT upper(trim(invoice_no)) AS invoice_no
+    FROM bronze.transactions WHERE file_id = ? AND nullif(trim(invoice_no), '') IS NOT NULL
+    GROUP BY 1
+    HAVING count(DISTINCT coalesce(regexp_replace(trim(customer_id), '\.0+$', ''), '')) > 1
+        OR count(DISTINCT coalesce(upper(trim(country)), '')) > 1"""
+
+
+def bronze_context(connection: duckdb.DuckDBPyConnection, file_id: str) -> BronzeContext:
+    """File-wide facts computed in DuckDB: distinct date strings, exact repeat lines, inconsistent invoices."""
+    summary = first_row(
+        connection,
+        "SELECT any_value(source_file) AS file_name, count(*) AS rows FROM bronze.transactions WHERE file_id = ?",
+        [file_id],
+    )
+    if summary is None or not summary["rows"]:
+        raise LookupError(f"file {file_id[:12]} has no bronze rows; load its bronze layer first")
+    dates = query_frame(
+        connection,
+        "SELECT DISTINCT invoice_date FROM bronze.transactions WHERE file_id = ? AND invoice_date IS NOT NULL",
+        [file_id],
+    )["invoice_date"]
+    duplicates = query_frame(connection, _DUPLICATE_ROWS_SQL, {"file_id": file_id})["row_number"]
+    inconsistent = query_frame(connection, _INCONSISTENT_INVOICES_SQL, [file_id])["invoice_no"]
+    return BronzeContext(
+        file_name=summary["file_name"],
+        rows=summary["rows"],
+        distinct_dates=dates,
+        duplicate_rows=duplicates,
+        inconsistent_invoices=inconsistent,
+    )
+
+
+class SilverPublication:
+    """One transaction that replaces a file's silver rows batch by batch, then records the totals.
+
+    Older versions of the same file name leave silver in the same transaction.
     """
-    silver_at = now()
-    with transaction(connection):
-        file_name = connection.execute("SELECT file_name FROM ops.files WHERE file_id = ?", [file_id]).fetchall()
-        if not file_name:
-            raise LookupError(f"file {file_id[:12]} has no ledger entry; load its bronze layer first")
-        superseded = [
-            row[0]
-            for row in connection.execute(
-                "SELECT file_id FROM ops.files WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')",
-                [file_name[0][0], file_id],
-            ).fetchall()
-        ]
-        for table in ("silver.transactions", "silver.rejected"):
-            for target in [file_id, *superseded]:
-                connection.execute(_DELETE_BY_FILE[table], [target])
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str) -> None:
+        self.connection = connection
+        self.file_id = file_id
+        self.file_name = file_name
+        self.currency = currency
+        self.silver_rows = 0
+        self.rejected_rows = 0
+        self.duplicate_rows = 0
+        self.superseded: list[str] = []
+
+    def __enter__(self) -> SilverPublication:
+        connection = self.connection
+        connection.begin()
+        try:
+            if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [self.file_id]).fetchall():
+                raise LookupError(f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first")
+            self.superseded = [
+                row[0]
+                for row in connection.execute(
+                    """SELECT file_id FROM ops.files
+                       WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')""",
+                    [self.file_name, self.file_id],
+                ).fetchall()
+            ]
+            for table in ("silver.transactions", "silver.rejected"):
+                for target in [self.file_id, *self.superseded]:
+                    connection.execute(_DELETE_BY_FILE[table], [target])
+        except BaseException:
+            connection.rollback()
+            raise
+        return self
+
+    def add(self, split: SilverSplit) -> None:
+        connection = self.connection
         connection.register("silver_batch", split.silver)
         connection.execute(
             """INSERT INTO silver.transactions BY NAME
                SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batch""",
-            [file_id, file_name[0][0], currency],
+            [self.file_id, self.file_name, self.currency],
         )
         connection.unregister("silver_batch")
         connection.register("rejected_batch", split.rejected)
         connection.execute(
             "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_batch",
-            [file_id, file_name[0][0]],
+            [self.file_id, self.file_name],
         )
         connection.unregister("rejected_batch")
-        for old in superseded:
-            connection.execute(
-                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?", [file_id, old]
+        self.silver_rows += split.silver.height
+        self.rejected_rows += split.rejected.height
+        self.duplicate_rows += split.duplicate_rows
+
+    def finish(self, *, date_formats: list[str], date_order_source: str) -> None:
+        """Record the totals in the ledger; the rows become visible when the block ends without error."""
+        for old in self.superseded:
+            self.connection.execute(
+                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?", [self.file_id, old]
             )
-        connection.execute(
+        self.connection.execute(
             """UPDATE ops.files SET status = 'silver', silver_rows = ?, rejected_rows = ?, duplicate_rows = ?,
                date_formats = ?, date_order_source = ?, silver_at = ? WHERE file_id = ?""",
             [
-                split.silver.height,
-                split.rejected.height,
-                split.duplicate_rows,
+                self.silver_rows,
+                self.rejected_rows,
+                self.duplicate_rows,
                 " | ".join(date_formats),
                 date_order_source,
-                silver_at,
-                file_id,
+                now(),
+                self.file_id,
             ],
         )
-    return superseded
+
+    def __exit__(self, error_type: object, error: object, traceback: object) -> None:
+        if error_type is None:
+            self.connection.commit()
+        else:
+            self.connection.rollback()
 
 
 _DELETE_BY_FILE = {

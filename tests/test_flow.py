@@ -223,3 +223,23 @@ def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(setting
     assert gold_region["net_revenue"].sum() == pytest.approx(
         table(settings.warehouse_path, "SELECT net_revenue FROM gold.kpis")["net_revenue"][0], abs=0.05
     )
+
+
+def test_a_file_read_in_small_batches_gives_the_same_warehouse(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv")
+    whole = medallion(str(source))
+    whole_kpis = table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis")
+    whole_quality = table(settings.warehouse_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'")
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "batched.duckdb"))
+    batched = medallion(str(source), batch_rows=700)
+    batched_path = tmp_path / "batched.duckdb"
+
+    for key in ("bronze_rows", "silver_rows", "rejected_rows", "duplicate_rows", "quality_score"):
+        assert batched[key] == whole[key], key
+    assert table(batched_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(whole_kpis)
+    assert table(
+        batched_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'"
+    ).equals(whole_quality)

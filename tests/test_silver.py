@@ -12,6 +12,7 @@ from medallion.errors import BadInputError
 from medallion.settings import DateOrder
 from medallion.silver import DateParsing, date_parsing, silver_split, typed_rows
 
+NO_REPEATS = pl.Series("row_number", [], pl.Int64)
 US_MINUTES = DateParsing(formats=["%m/%d/%Y %H:%M"], order=DateOrder.MONTH_FIRST, order_source="detected")
 
 
@@ -79,7 +80,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
         ("A563186", "B", "Adjust bad debt", "1", "8/12/2011 14:51", "-11062.06", "NA", "RSA"),
         ("536370", "POST", "POSTAGE", "3", "12/1/2010 8:45", "18", "", " USA "),
     )
-    silver = silver_split(typed_rows(rows, US_MINUTES)).silver
+    silver = silver_split(typed_rows(rows, US_MINUTES, NO_REPEATS)).silver
     expected = pl.DataFrame(
         {
             "invoice_no": ["536365", "C536379", "A563186", "536370"],
@@ -117,16 +118,17 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
 )
 def test_rows_that_cannot_be_typed_are_rejected_with_a_reason(row: tuple[str, ...], reason: str) -> None:
     good = ("536366", "22633", "HAND WARMER", "6", "12/1/2010 8:28", "1.85", "17850", "France")
-    split = silver_split(typed_rows(bronze(good, row), US_MINUTES))
+    split = silver_split(typed_rows(bronze(good, row), US_MINUTES, NO_REPEATS))
     assert split.silver["invoice_no"].to_list() == ["536366"]
     assert split.rejected.select("row_number", "reason").rows() == [(2, reason)]
     assert split.duplicate_rows == 0
 
 
-def test_exact_duplicates_are_removed_and_counted_keeping_the_first() -> None:
+def test_repeated_lines_are_removed_and_counted() -> None:
     line = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France")
     other = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "Germany")
-    split = silver_split(typed_rows(bronze(line, other, line, line), US_MINUTES))
+    repeats = pl.Series("row_number", [3, 4], pl.Int64)
+    split = silver_split(typed_rows(bronze(line, other, line, line), US_MINUTES, repeats))
     assert split.silver["row_number"].to_list() == [1, 2]
     assert split.duplicate_rows == 2
     assert split.rejected.height == 0
@@ -135,12 +137,12 @@ def test_exact_duplicates_are_removed_and_counted_keeping_the_first() -> None:
 def test_a_malformed_row_is_rejected_even_when_its_fields_look_fine() -> None:
     rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France"))
     rows = rows.with_columns(pl.lit("too_many_fields").alias("parse_error"))
-    split = silver_split(typed_rows(rows, US_MINUTES))
+    split = silver_split(typed_rows(rows, US_MINUTES, NO_REPEATS))
     assert split.rejected["reason"].to_list() == ["malformed_row"]
 
 
 def test_typed_rows_leave_the_input_frame_untouched() -> None:
     rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850.0", "EIRE"))
     before = rows.clone()
-    typed_rows(rows, US_MINUTES)
+    typed_rows(rows, US_MINUTES, NO_REPEATS)
     assert_frame_equal(rows, before)
