@@ -22,7 +22,9 @@ class QualityCounts(BaseModel):
     consistent_rows: int
 
     def __add__(self, other: QualityCounts) -> QualityCounts:
-        return QualityCounts(**{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields})
+        return QualityCounts(
+            **{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields}
+        )
 
 
 class QualityScores(BaseModel):
@@ -68,9 +70,11 @@ def quality_counts(typed: pl.DataFrame, inconsistent_invoices: pl.Series) -> Qua
         valid.fill_null(False).cast(pl.Int64).sum().alias("valid_rows"),
         (~pl.col("is_duplicate")).cast(pl.Int64).sum().alias("unique_rows"),
         checked.cast(pl.Int64).sum().alias("checked_rows"),
-        (checked & sign_consistent & one_order).fill_null(False).cast(pl.Int64).sum().alias(
-            "consistent_rows"
-        ),
+        (checked & sign_consistent & one_order)
+        .fill_null(False)
+        .cast(pl.Int64)
+        .sum()
+        .alias("consistent_rows"),
     ).row(0, named=True)
     return QualityCounts(cells=summary["rows"] * len(CANONICAL_COLUMNS), **summary)
 

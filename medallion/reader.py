@@ -279,8 +279,10 @@ def row_batches(
     if profile.file_format == "xlsx":
         yield _canonical(_excel_frame(profile), profile)
         return
-    frames = _tolerant_batches(profile, text_path, batch_rows) if tolerant else _polars_batches(
-        profile, text_path, batch_rows
+    frames = (
+        _tolerant_batches(profile, text_path, batch_rows)
+        if tolerant
+        else _polars_batches(profile, text_path, batch_rows)
     )
     first = next(frames, None)
     if first is None:
@@ -339,7 +341,9 @@ def _ends_without_newline(text_path: Path) -> bool:
         return handle.read(1) not in (b"\n", b"\r")
 
 
-def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:
+def _tolerant_batches(
+    profile: FileProfile, text_path: Path, batch_rows: int | None
+) -> Iterator[pl.DataFrame]:
     """Slow path for malformed CSV: every record is kept, rows with the wrong field count are marked."""
     width = len(profile.source_columns)
     records: list[list[str | None]] = []

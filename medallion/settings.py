@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     enrichment_batch_size: int = Field(8, alias="ENRICHMENT_BATCH_SIZE", gt=0, le=256)
     currency_api_key: SecretStr | None = Field(None, alias="CURRENCY_API_KEY")
     countries_api_key: SecretStr | None = Field(None, alias="COUNTRIES_API_KEY")
-    exchangerate_api_base_url: str = Field("https://v6.exchangerate-api.com", alias="EXCHANGERATE_API_BASE_URL")
+    exchangerate_api_base_url: str = Field(
+        "https://v6.exchangerate-api.com", alias="EXCHANGERATE_API_BASE_URL"
+    )
     open_er_api_base_url: str = Field("https://open.er-api.com", alias="OPEN_ER_API_BASE_URL")
     restcountries_base_url: str = Field("https://api.restcountries.com", alias="RESTCOUNTRIES_BASE_URL")
     datamuse_base_url: str = Field("https://api.datamuse.com", alias="DATAMUSE_BASE_URL")

@@ -116,7 +116,9 @@ def date_parsing(dates: pl.Series, ambiguous_order: DateOrder, file_name: str = 
     """Decide a file's date formats from the shapes of its distinct date strings, never guessing the order."""
     distinct = dates.drop_nulls().str.strip_chars().unique()
     shapes = (
-        distinct.str.replace_all(r"\d", "9").str.replace(r"[ T](9{1,2}:99(?::99)?)(?:\.9+)?Z?$", " $1").unique()
+        distinct.str.replace_all(r"\d", "9")
+        .str.replace(r"[ T](9{1,2}:99(?::99)?)(?:\.9+)?Z?$", " $1")
+        .unique()
     )
     first = distinct.str.extract(r"^(\d{1,2})[/.\-]\d{1,2}[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
     second = distinct.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
@@ -204,8 +206,8 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, duplicate_rows: pl.Se
     """
     quantity_text = _number("quantity")
     quantity_float = quantity_text.cast(pl.Float64, strict=False)
-    quantity = (
-        pl.when(quantity_float == quantity_float.round(0)).then(quantity_float.cast(pl.Int64, strict=False))
+    quantity = pl.when(quantity_float == quantity_float.round(0)).then(
+        quantity_float.cast(pl.Int64, strict=False)
     )
     invoice_no = _text("invoice_no").str.to_uppercase()
     stock_code = _text("stock_code").str.to_uppercase()

@@ -96,7 +96,12 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
     except BadInputError as error:
         with _open(settings) as connection:
             warehouse.record_failure(
-                connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+                connection,
+                profile,
+                str(error),
+                retryable=False,
+                flow_run_id=flow_run_id,
+                started_at=started_at,
             )
         raise
     return BronzeReport(
@@ -124,7 +129,9 @@ def load_silver(file_id: str, settings: Settings, bronze: pl.DataFrame | None = 
     counts: quality.QualityCounts | None = None
     reasons: dict[str, int] = {}
     with _open(settings) as connection:
-        with warehouse.SilverPublication(connection, file_id, context.file_name, settings.source_currency) as out:
+        with warehouse.SilverPublication(
+            connection, file_id, context.file_name, settings.source_currency
+        ) as out:
             for first in range(1, context.rows + 1, settings.batch_rows):
                 if bronze is not None and bronze.height == context.rows:
                     batch = bronze
@@ -210,7 +217,9 @@ def load_gold(settings: Settings, *, file_id: str | None = None) -> dict[str, An
     return kpis
 
 
-def record_file_failure(path: Path, error: BaseException, settings: Settings, *, flow_run_id: str | None) -> None:
+def record_file_failure(
+    path: Path, error: BaseException, settings: Settings, *, flow_run_id: str | None
+) -> None:
     """Note in the ledger that a file failed after its profile was known, leaving no partial file in silver."""
     try:
         profile = reader.profile_file(path)

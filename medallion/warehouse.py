@@ -106,7 +106,9 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
     connection.commit()
 
 
-def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> dict[str, Any] | None:
+def first_row(
+    connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None
+) -> dict[str, Any] | None:
     """The first row of a query by column name; the whole result is consumed so the connection stays usable."""
     cursor = connection.execute(sql, parameters)
     rows = cursor.fetchall()
@@ -196,7 +198,11 @@ def record_failure(
 
 
 def _upsert_file(
-    connection: duckdb.DuckDBPyConnection, profile: FileProfile, *, flow_run_id: str | None, started_at: datetime
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
 ) -> None:
     connection.execute(
         """INSERT INTO ops.files (file_id, file_name, size_bytes, file_format, encoding, layout, status,
@@ -255,7 +261,7 @@ _DUPLICATE_ROWS_SQL = f"""
         WHERE b.file_id = $file_id AND h.line_hash IN (SELECT line_hash FROM repeated))
     SELECT row_number FROM candidates
     QUALIFY row_number() OVER (PARTITION BY {_CONTENT} ORDER BY row_number) > 1
-    ORDER BY row_number"""
+    ORDER BY row_number"""  # noqa: S608 - built from constant fragments only
 
 # An invoice is one order: one customer in one country. Compared on trimmed text as received.
 _INCONSISTENT_INVOICES_SQL = """
@@ -297,7 +303,9 @@ class SilverPublication:
     Older versions of the same file name leave silver in the same transaction.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str) -> None:
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str
+    ) -> None:
         self.connection = connection
         self.file_id = file_id
         self.file_name = file_name
@@ -312,7 +320,9 @@ class SilverPublication:
         connection.begin()
         try:
             if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [self.file_id]).fetchall():
-                raise LookupError(f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first")
+                raise LookupError(
+                    f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first"
+                )
             self.superseded = [
                 row[0]
                 for row in connection.execute(
@@ -352,7 +362,8 @@ class SilverPublication:
         """Record the totals in the ledger; the rows become visible when the block ends without error."""
         for old in self.superseded:
             self.connection.execute(
-                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?", [self.file_id, old]
+                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?",
+                [self.file_id, old],
             )
         self.connection.execute(
             """UPDATE ops.files SET status = 'silver', silver_rows = ?, rejected_rows = ?, duplicate_rows = ?,

@@ -36,14 +36,26 @@ def test_run_prints_a_summary_and_status_shows_the_ledger(
     [
         ("empty.csv", b"", "medallion: empty.csv: file is empty\n"),
         ("binary.csv", b"\x00\x01\x02PK", "medallion: binary.csv: binary content, not a text CSV file\n"),
-        ("header.csv", (UCI_HEADER + "\n").encode(), "medallion: header.csv: the file has a header but no data rows\n"),
-        ("columns.csv", b"a,b\n1,2\n", "medallion: columns.csv: missing column(s) InvoiceNo or Invoice, StockCode, "
-                                       "Description, Quantity, InvoiceDate, UnitPrice or Price, CustomerID or "
-                                       "Customer ID, Country; the header has 'a', 'b'\n"),
+        (
+            "header.csv",
+            (UCI_HEADER + "\n").encode(),
+            "medallion: header.csv: the file has a header but no data rows\n",
+        ),
+        (
+            "columns.csv",
+            b"a,b\n1,2\n",
+            "medallion: columns.csv: missing column(s) InvoiceNo or Invoice, StockCode, "
+            "Description, Quantity, InvoiceDate, UnitPrice or Price, CustomerID or "
+            "Customer ID, Country; the header has 'a', 'b'\n",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_a_non_zero_exit(
-    warehouse_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes,
+    warehouse_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes,
     message: str,
 ) -> None:
     path = tmp_path / "raw" / name
@@ -54,7 +66,9 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(
 
 
 def test_a_missing_path_and_a_bad_setting_are_one_line_errors(
-    warehouse_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    warehouse_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert main(["run", str(tmp_path / "nope.csv")]) == 1

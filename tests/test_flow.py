@@ -15,7 +15,16 @@ from flows.medallion import medallion
 from medallion import steps, warehouse
 from medallion.settings import Settings
 
-LAYOUT = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+LAYOUT = [
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+]
 COUNTRY_NAMES = {"EIRE": "Ireland", "RSA": "South Africa", "USA": "United States"}
 NON_PRODUCT = ["POST", "DOT", "M", "D", "C2", "S", "B", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE"]
 
@@ -43,7 +52,13 @@ def table(path: Path, sql: str) -> pl.DataFrame:
 
 
 def layer_counts(path: Path) -> dict[str, int]:
-    names = ["bronze.transactions", "silver.transactions", "silver.rejected", "ops.files", "gold.customer_segments"]
+    names = [
+        "bronze.transactions",
+        "silver.transactions",
+        "silver.rejected",
+        "ops.files",
+        "gold.customer_segments",
+    ]
     return {name: table(path, f"SELECT count(*) AS n FROM {name}")["n"][0] for name in names}  # noqa: S608
 
 
@@ -58,7 +73,10 @@ def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
     assert summary["status"] == "loaded"
     assert summary["bronze_rows"] == raw_rows == 5076
     assert summary["duplicate_rows"] == duplicates > 0
-    assert summary["bronze_rows"] == summary["silver_rows"] + summary["rejected_rows"] + summary["duplicate_rows"]
+    assert (
+        summary["bronze_rows"]
+        == summary["silver_rows"] + summary["rejected_rows"] + summary["duplicate_rows"]
+    )
     ledger = table(settings.warehouse_path, "SELECT * FROM ops.files").row(0, named=True)
     assert ledger["status"] == "loaded"
     assert ledger["bronze_rows"] == ledger["silver_rows"] + ledger["rejected_rows"] + ledger["duplicate_rows"]
@@ -85,31 +103,44 @@ def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
     assert kpis["orders"] == orders
     assert kpis["customers"] == lines["customer"].drop_nulls().n_unique()
     assert kpis["average_order_value"] == pytest.approx(net_revenue / orders, abs=0.01)
-    assert kpis["distinct_products"] == lines.filter(
-        ~pl.col("stock_code").is_in(NON_PRODUCT) & ~pl.col("stock_code").str.starts_with("DCGS")
-        & ~pl.col("stock_code").str.starts_with("GIFT_")
-    )["stock_code"].n_unique()
+    assert (
+        kpis["distinct_products"]
+        == lines.filter(
+            ~pl.col("stock_code").is_in(NON_PRODUCT)
+            & ~pl.col("stock_code").str.starts_with("DCGS")
+            & ~pl.col("stock_code").str.starts_with("GIFT_")
+        )["stock_code"].n_unique()
+    )
     assert (kpis["first_invoice"], kpis["last_invoice"]) == (lines["ts"].min(), lines["ts"].max())
 
-    per_customer = lines.filter(pl.col("customer").is_not_null()).group_by("customer").agg(
-        pl.col("amount").sum().round(2).alias("net_revenue")
+    per_customer = (
+        lines.filter(pl.col("customer").is_not_null())
+        .group_by("customer")
+        .agg(pl.col("amount").sum().round(2).alias("net_revenue"))
     )
     vip_above = per_customer["net_revenue"].quantile(0.8, "linear")
     segments = table(settings.warehouse_path, "SELECT * FROM gold.customer_segments")
     assert segments.height == per_customer.height
     assert segments["vip_threshold"][0] == pytest.approx(vip_above)
-    assert segments.filter(pl.col("segment") == "VIP").height == per_customer.filter(
-        pl.col("net_revenue") > vip_above
-    ).height
+    assert (
+        segments.filter(pl.col("segment") == "VIP").height
+        == per_customer.filter(pl.col("net_revenue") > vip_above).height
+    )
     assert set(segments["rfm_score"].str.len_chars().unique()) == {3}
 
-    top = lines.filter(~pl.col("stock_code").is_in(NON_PRODUCT)).group_by("stock_code").agg(
-        pl.col("amount").sum().round(2).alias("net_revenue")
-    ).sort(["net_revenue", "stock_code"], descending=[True, False]).head(5)
+    top = (
+        lines.filter(~pl.col("stock_code").is_in(NON_PRODUCT))
+        .group_by("stock_code")
+        .agg(pl.col("amount").sum().round(2).alias("net_revenue"))
+        .sort(["net_revenue", "stock_code"], descending=[True, False])
+        .head(5)
+    )
     gold_top = pl.read_parquet(settings.gold_export_path / "top_products.parquet").head(5)
     assert gold_top["stock_code"].to_list() == top["stock_code"].to_list()
 
-    quality = table(settings.warehouse_path, "SELECT * FROM ops.quality WHERE scope = 'file'").row(0, named=True)
+    quality = table(settings.warehouse_path, "SELECT * FROM ops.quality WHERE scope = 'file'").row(
+        0, named=True
+    )
     assert quality["uniqueness"] == pytest.approx(100 * (1 - duplicates / raw_rows), abs=0.01)
     assert quality["completeness"] < 100, "measured on rows as received: missing customers count"
     assert quality["score"] == summary["quality_score"]
@@ -126,10 +157,14 @@ def test_a_second_run_of_the_same_content_changes_nothing(settings: Settings, tm
 
     assert summary["status"] == "skipped"
     assert layer_counts(settings.warehouse_path) == before
-    assert table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(gold_before)
+    assert table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(
+        gold_before
+    )
 
 
-def test_a_changed_file_with_the_same_name_replaces_its_old_version(settings: Settings, tmp_path: Path) -> None:
+def test_a_changed_file_with_the_same_name_replaces_its_old_version(
+    settings: Settings, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "raw" / "daily.csv",
         "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom",
@@ -162,7 +197,9 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
         return split.model_copy(update={"silver": broken})
 
     monkeypatch.setattr(steps.silver, "silver_split", split_with_a_row_silver_refuses)
-    second = write_csv(tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France")
+    second = write_csv(
+        tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France"
+    )
     with pytest.raises(duckdb.ConstraintException):
         medallion(str(second))
 
@@ -173,21 +210,27 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
 
 
 def test_a_bad_file_is_recorded_as_failed_and_kept(settings: Settings, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "raw" / "mixed dates.csv",
-                     "536365,85123A,HEART,6,13/01/2011 8:26,2.55,17850,France",
-                     "536366,22633,WARMER,6,01/13/2011 8:28,1.85,17850,France")
+    path = write_csv(
+        tmp_path / "raw" / "mixed dates.csv",
+        "536365,85123A,HEART,6,13/01/2011 8:26,2.55,17850,France",
+        "536366,22633,WARMER,6,01/13/2011 8:28,1.85,17850,France",
+    )
     content = path.read_bytes()
     with pytest.raises(Exception, match="invoice dates mix day-first and month-first orders"):
         medallion(str(path))
     assert path.read_bytes() == content
-    ledger = table(settings.warehouse_path, "SELECT status, retryable, error FROM ops.files").row(0, named=True)
+    ledger = table(settings.warehouse_path, "SELECT status, retryable, error FROM ops.files").row(
+        0, named=True
+    )
     assert ledger["status"] == "failed"
     assert ledger["retryable"] is False
     assert "mix day-first and month-first" in ledger["error"]
     assert table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0] == 0
 
 
-def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(settings: Settings, tmp_path: Path) -> None:
+def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(
+    settings: Settings, tmp_path: Path
+) -> None:
     from datetime import timedelta
 
     from currency_converter import CurrencyConverter, RateNotFoundError
@@ -199,7 +242,10 @@ def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(setting
                   rate_source, country_source
            FROM silver.transactions_enriched""",
     )
-    assert enriched.height == table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0]
+    assert (
+        enriched.height
+        == table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0]
+    )
     ecb = CurrencyConverter()
 
     def last_business_day_rate(day: Any, currency: str) -> tuple[Any, float]:
@@ -231,7 +277,9 @@ def test_a_file_read_in_small_batches_gives_the_same_warehouse(
     source = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv")
     whole = medallion(str(source))
     whole_kpis = table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis")
-    whole_quality = table(settings.warehouse_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'")
+    whole_quality = table(
+        settings.warehouse_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'"
+    )
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "batched.duckdb"))
     batched = medallion(str(source), batch_rows=700)
@@ -240,6 +288,6 @@ def test_a_file_read_in_small_batches_gives_the_same_warehouse(
     for key in ("bronze_rows", "silver_rows", "rejected_rows", "duplicate_rows", "quality_score"):
         assert batched[key] == whole[key], key
     assert table(batched_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(whole_kpis)
-    assert table(
-        batched_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'"
-    ).equals(whole_quality)
+    assert table(batched_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'").equals(
+        whole_quality
+    )

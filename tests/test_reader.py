@@ -29,9 +29,17 @@ def test_the_downloaded_layout_maps_its_columns_and_keeps_the_index(tmp_path: Pa
     assert profile.index_column == ""
     assert rows.height == 5076
     assert rows.row(0, named=True) == {
-        "row_number": 1, "source_index": "60", "invoice_no": "536373", "stock_code": "82482",
-        "description": "WOODEN PICTURE FRAME WHITE FINISH", "quantity": "6", "invoice_date": "12/1/2010 9:02",
-        "unit_price": "2.1", "customer_id": "17850", "country": "United Kingdom", "parse_error": None,
+        "row_number": 1,
+        "source_index": "60",
+        "invoice_no": "536373",
+        "stock_code": "82482",
+        "description": "WOODEN PICTURE FRAME WHITE FINISH",
+        "quantity": "6",
+        "invoice_date": "12/1/2010 9:02",
+        "unit_price": "2.1",
+        "customer_id": "17850",
+        "country": "United Kingdom",
+        "parse_error": None,
     }
 
 
@@ -51,11 +59,17 @@ def test_online_retail_ii_names_map_to_the_same_columns(tmp_path: Path) -> None:
     ("name", "content", "encoding"),
     [
         ("bom.csv", ("\ufeff" + UCI_HEADER + "\n" + ROW + "\n").encode("utf-8"), "utf-8-sig"),
-        ("latin1.csv", (UCI_HEADER + "\n" + ROW.replace("WHITE", "CAFÉ") + "\n").encode("latin-1"), "latin-1"),
+        (
+            "latin1.csv",
+            (UCI_HEADER + "\n" + ROW.replace("WHITE", "CAFÉ") + "\n").encode("latin-1"),
+            "latin-1",
+        ),
         ("semicolons.csv", (UCI_HEADER + "\n" + ROW + "\n").replace(",", ";").encode(), "utf-8"),
     ],
 )
-def test_encodings_and_delimiters_are_detected(tmp_path: Path, name: str, content: bytes, encoding: str) -> None:
+def test_encodings_and_delimiters_are_detected(
+    tmp_path: Path, name: str, content: bytes, encoding: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     profile = reader.profile_file(path)
@@ -78,18 +92,34 @@ def test_gzip_files_are_read_and_identified_by_their_own_bytes(tmp_path: Path) -
 
 def test_excel_workbooks_are_read(tmp_path: Path) -> None:
     frame = pl.DataFrame(
-        {"InvoiceNo": ["536365"], "StockCode": ["85123A"], "Description": ["HEART"], "Quantity": [6],
-         "InvoiceDate": ["2010-12-01 08:26:00"], "UnitPrice": [2.55], "CustomerID": [17850], "Country": ["France"]}
+        {
+            "InvoiceNo": ["536365"],
+            "StockCode": ["85123A"],
+            "Description": ["HEART"],
+            "Quantity": [6],
+            "InvoiceDate": ["2010-12-01 08:26:00"],
+            "UnitPrice": [2.55],
+            "CustomerID": [17850],
+            "Country": ["France"],
+        }
     )
     path = tmp_path / "sales.xlsx"
     frame.write_excel(path)
     rows = canonical_rows(path, tmp_path)
-    assert rows.select("invoice_no", "quantity", "unit_price", "country").row(0) == ("536365", "6", "2.55", "France")
+    assert rows.select("invoice_no", "quantity", "unit_price", "country").row(0) == (
+        "536365",
+        "6",
+        "2.55",
+        "France",
+    )
 
 
 def test_quoted_newlines_stay_inside_their_field(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "newlines.csv", ROW.replace("WHITE HANGING", '"WHITE\nHANGING').replace(
-        "HOLDER,", 'HOLDER",'), ROW_2)
+    path = write_csv(
+        tmp_path / "newlines.csv",
+        ROW.replace("WHITE HANGING", '"WHITE\nHANGING').replace("HOLDER,", 'HOLDER",'),
+        ROW_2,
+    )
     rows = canonical_rows(path, tmp_path)
     assert rows["description"].to_list() == ["WHITE\nHANGING HEART T-LIGHT HOLDER", "HAND WARMER UNION JACK"]
     assert rows["parse_error"].to_list() == [None, None]
@@ -106,7 +136,9 @@ def test_quoted_newlines_stay_inside_their_field(tmp_path: Path) -> None:
         (UCI_HEADER + "\n" + ROW + ",surplus\n" + ROW_2 + "\n", ["too_many_fields", None]),
     ],
 )
-def test_malformed_lines_are_kept_and_marked(tmp_path: Path, content: str, parse_errors: list[str | None]) -> None:
+def test_malformed_lines_are_kept_and_marked(
+    tmp_path: Path, content: str, parse_errors: list[str | None]
+) -> None:
     path = tmp_path / "malformed.csv"
     path.write_text(content)
     rows = canonical_rows(path, tmp_path)
@@ -117,17 +149,34 @@ def test_malformed_lines_are_kept_and_marked(tmp_path: Path, content: str, parse
 BAD_FILES: list[tuple[str, bytes, str]] = [
     ("empty.csv", b"", "empty.csv: file is empty"),
     ("blank.csv", b"\n \n", "blank.csv: file is empty"),
-    ("header_only.csv", (UCI_HEADER + "\n").encode(), "header_only.csv: the file has a header but no data rows"),
-    ("picture.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "picture.csv: binary content, not a text CSV file"),
-    ("wrong_columns.csv", b"order,item,amount\n1,A,2\n",
-     "wrong_columns.csv: missing column(s) InvoiceNo or Invoice, StockCode, Description, Quantity, InvoiceDate, "
-     "UnitPrice or Price, CustomerID or Customer ID, Country; the header has 'order', 'item', 'amount'"),
-    ("no_price.csv", UCI_HEADER.replace(",UnitPrice", "").encode() + b"\n",
-     "no_price.csv: missing column(s) UnitPrice or Price; the header has 'InvoiceNo', 'StockCode', 'Description', "
-     "'Quantity', 'InvoiceDate', 'CustomerID', 'Country'"),
+    (
+        "header_only.csv",
+        (UCI_HEADER + "\n").encode(),
+        "header_only.csv: the file has a header but no data rows",
+    ),
+    (
+        "picture.csv",
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "picture.csv: binary content, not a text CSV file",
+    ),
+    (
+        "wrong_columns.csv",
+        b"order,item,amount\n1,A,2\n",
+        "wrong_columns.csv: missing column(s) InvoiceNo or Invoice, StockCode, Description, Quantity, InvoiceDate, "
+        "UnitPrice or Price, CustomerID or Customer ID, Country; the header has 'order', 'item', 'amount'",
+    ),
+    (
+        "no_price.csv",
+        UCI_HEADER.replace(",UnitPrice", "").encode() + b"\n",
+        "no_price.csv: missing column(s) UnitPrice or Price; the header has 'InvoiceNo', 'StockCode', 'Description', "
+        "'Quantity', 'InvoiceDate', 'CustomerID', 'Country'",
+    ),
     ("broken.csv.gz", b"\x1f\x8b\x08\x00not really gzip", "broken.csv.gz: not a valid gzip file"),
-    ("sales.json", b'{"rows": []}', "sales.json: unsupported file type (expected one of .csv, .csv.gz, .txt, "
-     ".txt.gz, .xlsx)"),
+    (
+        "sales.json",
+        b'{"rows": []}',
+        "sales.json: unsupported file type (expected one of .csv, .csv.gz, .txt, .txt.gz, .xlsx)",
+    ),
 ]
 
 

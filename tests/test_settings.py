@@ -40,14 +40,31 @@ def test_values_come_from_the_environment_and_a_dot_env_file(
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("QUALITY_ALERT_THRESHOLD", "high", "invalid setting QUALITY_ALERT_THRESHOLD: Input should be a valid number"),
-        ("QUALITY_ALERT_THRESHOLD", "120", "invalid setting QUALITY_ALERT_THRESHOLD: Input should be less than or "
-                                           "equal to 100"),
-        ("ENABLE_EXTERNAL_ENRICHMENT", "maybe", "invalid setting ENABLE_EXTERNAL_ENRICHMENT: Input should be a valid "
-                                                "boolean"),
-        ("ENRICHMENT_BATCH_SIZE", "0", "invalid setting ENRICHMENT_BATCH_SIZE: Input should be greater than 0"),
-        ("AMBIGUOUS_DATE_ORDER", "guess", "invalid setting AMBIGUOUS_DATE_ORDER: Input should be 'month_first' or "
-                                          "'day_first'"),
+        (
+            "QUALITY_ALERT_THRESHOLD",
+            "high",
+            "invalid setting QUALITY_ALERT_THRESHOLD: Input should be a valid number",
+        ),
+        (
+            "QUALITY_ALERT_THRESHOLD",
+            "120",
+            "invalid setting QUALITY_ALERT_THRESHOLD: Input should be less than or equal to 100",
+        ),
+        (
+            "ENABLE_EXTERNAL_ENRICHMENT",
+            "maybe",
+            "invalid setting ENABLE_EXTERNAL_ENRICHMENT: Input should be a valid boolean",
+        ),
+        (
+            "ENRICHMENT_BATCH_SIZE",
+            "0",
+            "invalid setting ENRICHMENT_BATCH_SIZE: Input should be greater than 0",
+        ),
+        (
+            "AMBIGUOUS_DATE_ORDER",
+            "guess",
+            "invalid setting AMBIGUOUS_DATE_ORDER: Input should be 'month_first' or 'day_first'",
+        ),
     ],
 )
 def test_a_bad_value_names_its_variable(

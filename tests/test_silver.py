@@ -18,9 +18,19 @@ US_MINUTES = DateParsing(formats=["%m/%d/%Y %H:%M"], order=DateOrder.MONTH_FIRST
 
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
     """Bronze rows from (invoice, stock, description, quantity, date, price, customer, country) tuples."""
-    names = ["invoice_no", "stock_code", "description", "quantity", "invoice_date", "unit_price", "customer_id",
-             "country"]
-    frame = pl.DataFrame([dict(zip(names, row, strict=True)) for row in rows], schema=dict.fromkeys(names, pl.String))
+    names = [
+        "invoice_no",
+        "stock_code",
+        "description",
+        "quantity",
+        "invoice_date",
+        "unit_price",
+        "customer_id",
+        "country",
+    ]
+    frame = pl.DataFrame(
+        [dict(zip(names, row, strict=True)) for row in rows], schema=dict.fromkeys(names, pl.String)
+    )
     return frame.select(
         pl.lit("f" * 64).alias("file_id"),
         pl.lit("sales.csv").alias("source_file"),
@@ -35,23 +45,46 @@ def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
     ("values", "ambiguous", "expected_formats", "expected_order", "expected_source"),
     [
         # the downloaded layout: US dates without zero padding; 31 in second place proves month-first
-        (["12/1/2010 8:26", "10/31/2011 10:42"], DateOrder.DAY_FIRST, ["%m/%d/%Y %H:%M"], DateOrder.MONTH_FIRST,
-         "detected"),
+        (
+            ["12/1/2010 8:26", "10/31/2011 10:42"],
+            DateOrder.DAY_FIRST,
+            ["%m/%d/%Y %H:%M"],
+            DateOrder.MONTH_FIRST,
+            "detected",
+        ),
         # a European export: 13 in first place proves day-first
-        (["13/01/2011 09:00", "02/03/2011 10:00"], DateOrder.MONTH_FIRST, ["%d/%m/%Y %H:%M"], DateOrder.DAY_FIRST,
-         "detected"),
+        (
+            ["13/01/2011 09:00", "02/03/2011 10:00"],
+            DateOrder.MONTH_FIRST,
+            ["%d/%m/%Y %H:%M"],
+            DateOrder.DAY_FIRST,
+            "detected",
+        ),
         # nothing above 12 anywhere: the setting decides, and says so
-        (["01/02/2011 09:00", "03/04/2011 10:00"], DateOrder.DAY_FIRST, ["%d/%m/%Y %H:%M"], DateOrder.DAY_FIRST,
-         "AMBIGUOUS_DATE_ORDER setting"),
+        (
+            ["01/02/2011 09:00", "03/04/2011 10:00"],
+            DateOrder.DAY_FIRST,
+            ["%d/%m/%Y %H:%M"],
+            DateOrder.DAY_FIRST,
+            "AMBIGUOUS_DATE_ORDER setting",
+        ),
         # ISO with seconds, and the T / fraction form polars and pandas write
-        (["2010-12-01 08:26:00", "2010-12-01T08:26:00.000000"], DateOrder.MONTH_FIRST, ["%Y-%m-%d %H:%M:%S"], None,
-         "not needed"),
+        (
+            ["2010-12-01 08:26:00", "2010-12-01T08:26:00.000000"],
+            DateOrder.MONTH_FIRST,
+            ["%Y-%m-%d %H:%M:%S"],
+            None,
+            "not needed",
+        ),
         # dotted German dates with a two-digit year and no time
         (["24.12.10", "1.2.11"], DateOrder.MONTH_FIRST, ["%d.%m.%y"], DateOrder.DAY_FIRST, "detected"),
     ],
 )
 def test_date_parsing_detects_the_files_format(
-    values: list[str], ambiguous: DateOrder, expected_formats: list[str], expected_order: DateOrder | None,
+    values: list[str],
+    ambiguous: DateOrder,
+    expected_formats: list[str],
+    expected_order: DateOrder | None,
     expected_source: str,
 ) -> None:
     parsing = date_parsing(pl.Series(values), ambiguous)
@@ -67,15 +100,25 @@ def test_date_parsing_refuses_a_file_mixing_orders() -> None:
 
 def test_a_rare_contradicting_date_is_a_bad_value_not_a_reason_to_refuse_the_file() -> None:
     month_first = [f"{month}/{day}/2011 09:00" for month in range(1, 13) for day in range(13, 29)]
-    parsing = date_parsing(pl.Series([*month_first, "25/12/2011 09:00", "45/45/2011 09:00"]), DateOrder.DAY_FIRST)
+    parsing = date_parsing(
+        pl.Series([*month_first, "25/12/2011 09:00", "45/45/2011 09:00"]), DateOrder.DAY_FIRST
+    )
     assert parsing.order == DateOrder.MONTH_FIRST
     assert parsing.order_source == "detected; 1 contradicting dates rejected"
 
 
 def test_typed_rows_derive_dates_amounts_and_flags() -> None:
     rows = bronze(
-        ("536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "6", "12/4/2010 8:26", "2.55", "17850.0",
-         "United Kingdom"),
+        (
+            "536365",
+            "85123A",
+            "WHITE HANGING HEART T-LIGHT HOLDER",
+            "6",
+            "12/4/2010 8:26",
+            "2.55",
+            "17850.0",
+            "United Kingdom",
+        ),
         ("C536379", "D", "Discount", "-1", "12/1/2010 9:41", "27.50", "14527", "EIRE"),
         ("A563186", "B", "Adjust bad debt", "1", "8/12/2011 14:51", "-11062.06", "NA", "RSA"),
         ("536370", "POST", "POSTAGE", "3", "12/1/2010 8:45", "18", "", " USA "),
@@ -88,8 +131,12 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
             "line_amount": [15.30, -27.50, -11062.06, 54.0],
             "customer_id": ["17850", "14527", None, None],
             "country": ["United Kingdom", "Ireland", "South Africa", "United States"],
-            "invoice_ts": [datetime(2010, 12, 4, 8, 26), datetime(2010, 12, 1, 9, 41), datetime(2011, 8, 12, 14, 51),
-                           datetime(2010, 12, 1, 8, 45)],
+            "invoice_ts": [
+                datetime(2010, 12, 4, 8, 26),
+                datetime(2010, 12, 1, 9, 41),
+                datetime(2011, 8, 12, 14, 51),
+                datetime(2010, 12, 1, 8, 45),
+            ],
             "invoice_date": [date(2010, 12, 4), date(2010, 12, 1), date(2011, 8, 12), date(2010, 12, 1)],
             "quarter": [4, 4, 3, 4],
             "day_of_week": [6, 3, 5, 3],
