@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,7 +39,20 @@ def prefect_environment(service: ServiceSettings, api_url: str) -> dict[str, str
         "PREFECT_EXPERIMENTAL_EVENTS": "true",
         "PREFECT_RUNNER_POLL_FREQUENCY": str(service.runner_poll_seconds),
         "PREFECT_RUNNER_PROCESS_LIMIT": str(service.runner_process_limit),
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "deployments,medallion,enrichment",
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     }
+
+
+def console_logging() -> None:
+    """INFO logs of the service's own modules on stderr; Prefect keeps its own handlers for the rest."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
+    for name in ("deployments", "medallion"):
+        service_logger = logging.getLogger(name)
+        service_logger.setLevel(logging.INFO)
+        service_logger.addHandler(handler)
+        service_logger.propagate = False
 
 
 def is_healthy(api_url: str, timeout_s: float = 2.0) -> bool:
@@ -47,6 +61,16 @@ def is_healthy(api_url: str, timeout_s: float = 2.0) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """The same check `prefect server start` makes before it starts (a plain bind, no SO_REUSEADDR)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError:
+        return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -93,8 +117,15 @@ def start_server(service: ServiceSettings, environment: dict[str, str]) -> subpr
         "--port",
         str(service.server_port),
     ]
-    process = spawn(command, environment, log_path)
     deadline = time.monotonic() + service.server_start_timeout_s
+    if not port_is_free(service.server_host, service.server_port):
+        logger.info(
+            "port %d is still held (a server that just stopped leaves closing connections for up to 60 s): waiting",
+            service.server_port,
+        )
+        if not wait_for(lambda: port_is_free(service.server_host, service.server_port), service.server_start_timeout_s, 1.0):
+            raise ServerError(f"port {service.server_port} on {service.server_host} stayed in use; set PREFECT_SERVER_API_PORT")
+    process = spawn(command, environment, log_path)
     api_url = service.own_api_url
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -15,6 +15,7 @@ from types import FrameType
 from deployments import lifecycle
 from deployments.server import (
     ServerError,
+    console_logging,
     is_healthy,
     prefect_environment,
     spawn,
@@ -57,7 +58,7 @@ def _api_url(service: ServiceSettings) -> tuple[str, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medallion up", description=__doc__)
     parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    console_logging()
     try:
         settings = load_settings()
         service = load_service_settings()

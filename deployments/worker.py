@@ -14,6 +14,7 @@ from deployments import control, lifecycle, names
 from deployments.control import OrphanedRun
 from deployments.definitions import runner_deployments
 from deployments.routing import Submission, file_submission, retry_submission
+from deployments.server import console_logging
 from deployments.settings import ServiceSettings, load_service_settings
 from deployments.watcher import ErrorWatcher, FolderWatcher, Submitter
 from medallion.settings import Settings, load_settings
@@ -53,7 +54,7 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    console_logging()
     settings = load_settings()
     service = load_service_settings()
     for folder in (settings.raw_data_path, lifecycle.errors_dir(settings), settings.processed_path):

@@ -1,0 +1,144 @@
+"""Where files go after a run, with awkward names, and when a failed file is due for a retry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from deployments import lifecycle
+from deployments.routing import file_submission, retry_submission
+from deployments.settings import load_service_settings
+from medallion.errors import BadInputError, WarehouseBusyError
+from medallion.settings import Settings
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+AWKWARD_NAMES = [
+    "plain.csv",
+    "with spaces in it.csv",
+    "quote's \"double\".csv",
+    "ünïcödé-日本.csv",
+    "..dots..csv",
+    "a..b.csv.gz",
+    "semi;colon $(echo no).csv",
+]
+
+
+@pytest.mark.parametrize("name", AWKWARD_NAMES)
+def test_a_loaded_file_moves_to_a_dated_processed_folder_whatever_its_name(settings: Settings, name: str) -> None:
+    source = settings.raw_data_path / name
+    source.write_text("x\n", encoding="utf-8")
+    destination = lifecycle.move_to_processed(source, settings, now=NOW)
+    assert destination == settings.processed_path / "2026-03-01" / name
+    assert destination.read_text(encoding="utf-8") == "x\n"
+    assert not source.exists()
+
+
+def test_a_second_file_of_the_same_name_gets_a_numbered_name(settings: Settings) -> None:
+    for _ in range(3):
+        (settings.raw_data_path / "sales.csv.gz").write_bytes(b"z")
+        lifecycle.move_to_processed(settings.raw_data_path / "sales.csv.gz", settings, now=NOW)
+    day = settings.processed_path / "2026-03-01"
+    assert sorted(path.name for path in day.iterdir()) == ["sales-2.csv.gz", "sales-3.csv.gz", "sales.csv.gz"]
+
+
+def test_files_outside_the_watched_folder_are_never_moved(settings: Settings, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text("x\n", encoding="utf-8")
+    sneaky = settings.raw_data_path / ".." / "elsewhere.csv"
+    link = settings.raw_data_path / "link.csv"
+    link.symlink_to(elsewhere)
+    assert lifecycle.move_to_processed(sneaky, settings, now=NOW) is None
+    assert lifecycle.move_to_processed(link, settings, now=NOW) is None
+    assert elsewhere.exists() and link.is_symlink()
+
+
+def test_a_bad_file_goes_to_errors_with_a_sidecar_and_no_retry(settings: Settings) -> None:
+    service = load_service_settings(ERROR_RETRY_DELAY=300, ERROR_MAX_RETRIES=3)
+    source = settings.raw_data_path / "bad name's.csv"
+    source.write_text("a,b\n", encoding="utf-8")
+    record = lifecycle.error_record(
+        source, BadInputError("missing columns"), 1, "run-1", "medallion/file-drop", service, now=NOW
+    )
+    destination = lifecycle.move_to_errors(source, settings, record)
+    assert destination == settings.raw_data_path / "errors" / "bad name's.csv"
+    sidecar = lifecycle.read_sidecar(destination)
+    assert sidecar is not None
+    assert (sidecar.reason, sidecar.retryable, sidecar.attempts, sidecar.flow_run_id) == (
+        "missing columns",
+        False,
+        1,
+        "run-1",
+    )
+    assert sidecar.next_attempt_at is None
+    assert list(lifecycle.due_retries(settings, now=NOW + timedelta(days=1))) == []
+
+
+def test_a_retryable_failure_is_due_after_the_delay_until_retries_run_out(settings: Settings) -> None:
+    service = load_service_settings(ERROR_RETRY_DELAY=300, ERROR_MAX_RETRIES=2)
+    source = settings.raw_data_path / "busy.csv"
+    source.write_text("x\n", encoding="utf-8")
+    error = WarehouseBusyError("locked")
+    record = lifecycle.error_record(source, error, 1, "run-1", "medallion/file-drop", service, now=NOW)
+    moved = lifecycle.move_to_errors(source, settings, record)
+    assert moved is not None
+    assert list(lifecycle.due_retries(settings, now=NOW + timedelta(seconds=299))) == []
+    due = list(lifecycle.due_retries(settings, now=NOW + timedelta(seconds=300)))
+    assert [(path.name, found.attempts) for path, found in due] == [("busy.csv", 1)]
+
+    again = lifecycle.error_record(moved, error, 3, "run-3", "medallion/error-retry", service, now=NOW)
+    assert lifecycle.move_to_errors(moved, settings, again) == moved
+    assert list(lifecycle.due_retries(settings, now=NOW + timedelta(days=1))) == []
+    assert lifecycle.read_sidecar(moved).attempts == 3  # type: ignore[union-attr]
+
+
+def test_a_retried_file_that_loads_leaves_no_sidecar_behind(settings: Settings) -> None:
+    service = load_service_settings()
+    source = settings.raw_data_path / "x.csv"
+    source.write_text("x\n", encoding="utf-8")
+    moved = lifecycle.move_to_errors(
+        source, settings, lifecycle.error_record(source, RuntimeError("boom"), 1, None, None, service, now=NOW)
+    )
+    assert moved is not None
+    lifecycle.move_to_processed(moved, settings, now=NOW)
+    assert list((settings.raw_data_path / "errors").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "readable"),
+    [
+        ("sales.csv", True),
+        ("SALES.CSV.GZ", True),
+        ("book.xlsx", True),
+        (".hidden.csv", False),
+        ("~$book.xlsx", False),
+        ("sales.csv.part", False),
+        ("sales.csv.error.json", False),
+        ("notes.md", False),
+    ],
+)
+def test_only_finished_readable_files_are_picked_up(name: str, readable: bool) -> None:
+    assert lifecycle.is_readable_name(name) is readable
+
+
+def test_files_are_routed_by_size_with_content_keys(settings: Settings) -> None:
+    path = settings.raw_data_path / "big.csv"
+    small = file_submission(path, settings.large_file_bytes, "abc", settings)
+    large = file_submission(path, settings.large_file_bytes + 1, "abc", settings)
+    assert (small.deployment, small.parameters["mode"], small.key()) == (
+        "medallion/file-drop",
+        "standard",
+        "medallion/file-drop/abc",
+    )
+    assert (large.deployment, large.parameters["mode"], large.key()) == (
+        "medallion/large-file",
+        "large",
+        "medallion/large-file/abc",
+    )
+    retry = retry_submission(path, "abc", 2)
+    assert (retry.deployment, retry.parameters["attempt"], retry.key()) == (
+        "medallion/error-retry",
+        2,
+        "medallion/error-retry/abc/attempt-2",
+    )
