@@ -217,7 +217,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Itera
             "ERROR_RETRY_DELAY": "2",
             "ERROR_MAX_RETRIES": "2",
             "ERROR_SCAN_INTERVAL": "0.5",
-            "WAREHOUSE_LOCK_TIMEOUT": "3",
+            "WAREHOUSE_LOCK_TIMEOUT": "1",
             "QUALITY_ALERT_THRESHOLD": "85",
             "ALERT_WEBHOOK_URL": webhook.url,
         }

@@ -1,0 +1,72 @@
+"""After `kill -9` of the whole service mid-run, a restart marks the orphaned run Crashed and loads its file."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+
+from .conftest import Service, csv_text, descendants, free_port, uci_rows, wait_until
+from .test_service_files import drop, final_states, ledger, silver_rows_of
+
+
+def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(service: Service) -> None:
+    name = "interrupted by a power cut.csv"
+    offset = len(service.log())
+    reader = duckdb.connect(service.env["WAREHOUSE_PATH"])
+    try:
+        drop(service, name, csv_text(uci_rows(900000, 30)))
+        wait_until(
+            lambda: f"'file-drop: {name}' - holding the warehouse" in service.log()[offset:],
+            120,
+            "the run to hold the warehouse slot",
+            interval_s=0.1,
+        )
+        (interrupted,) = service.runs_for(name)
+        killed = service.kill_everything()
+    finally:
+        reader.close()
+
+    for pid in killed:
+        wait_until(lambda pid=pid: not _alive(pid), 10, f"process {pid} to die of kill -9")
+    assert (service.raw / name).exists()
+
+    service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
+    service.start()
+
+    moved = wait_until(lambda: service.processed_files().get(name), 120, f"{name} loaded after the restart")
+    assert moved.read_text(encoding="utf-8") == csv_text(uci_rows(900000, 30))
+    wait_until(lambda: final_states(service, name) == ["COMPLETED", "CRASHED"], 60, "the new run to complete")
+    runs = {str(run.id): run for run in service.runs_for(name)}
+    assert runs[str(interrupted.id)].state.type.value == "CRASHED"
+    assert "service stopped" in runs[str(interrupted.id)].state.message
+    (completed,) = [run for run in runs.values() if run.state.type.value == "COMPLETED"]
+    assert ledger(service, name) == [("loaded", 30, 30, str(completed.id))]
+    assert silver_rows_of(service, name) == 30
+
+    limit = service.call(lambda client: client.read_global_concurrency_limit_by_name("medallion-warehouse"))
+    assert (limit.limit, limit.active_slots) == (1, 0)
+
+
+def test_sigterm_stops_every_process_of_the_service(service: Service) -> None:
+    assert service.process is not None
+    family = [service.process.pid, *descendants(service.process.pid)]
+    assert len(family) >= 3
+    assert service.stop() == 0
+    for pid in family:
+        wait_until(lambda pid=pid: not _alive(pid), 30, f"process {pid} to exit")
+    service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
+    service.start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as status:
+            return status.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
