@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medallion import reader, warehouse
+from medallion import reader, steps, warehouse
 from medallion.errors import MedallionError
 from medallion.settings import Settings, SettingsError, load_settings
 
@@ -85,9 +85,7 @@ def _status(settings: Settings) -> int:
     if not settings.warehouse_path.exists():
         print(f"no warehouse yet at {settings.warehouse_path}")
         return 0
-    with warehouse.open_warehouse(
-        settings.warehouse_path, read_only=True, lock_timeout_s=settings.warehouse_lock_timeout_s
-    ) as connection:
+    with steps.warehouse_connection(settings, read_only=True) as connection:
         ledger = warehouse.file_ledger(connection)
     print(ledger_text(ledger.rows(named=True)) if ledger.height else "the ledger is empty")
     return 0
@@ -96,17 +94,14 @@ def _status(settings: Settings) -> int:
 def ledger_text(rows: list[dict[str, Any]]) -> str:
     """The file ledger as a plain text table, newest first."""
     header = (
-        f"{'file':<40} {'status':<10} {'bronze':>10} {'silver':>10} {'rejected':>9} {'dupes':>7}  "
-        f"{'finished':<19}  id"
+        f"{'file':<40} {'status':<10} {'bronze':>10} {'silver':>10} {'rejected':>9} {'dupes':>7}  {'finished':<19}  id"
     )
     lines = [header]
     for row in rows:
         name = row["file_name"] if len(row["file_name"]) <= 40 else row["file_name"][:37] + "..."
         finished = row["finished_at"].strftime("%Y-%m-%d %H:%M:%S") if row["finished_at"] else "-"
         counts = [row[column] for column in ("bronze_rows", "silver_rows", "rejected_rows", "duplicate_rows")]
-        bronze, silver_rows, rejected, duplicates = (
-            "-" if value is None else f"{value:,}" for value in counts
-        )
+        bronze, silver_rows, rejected, duplicates = ("-" if value is None else f"{value:,}" for value in counts)
         lines.append(
             f"{name:<40} {row['status']:<10} {bronze:>10} {silver_rows:>10} {rejected:>9} {duplicates:>7}  "
             f"{finished:<19}  {row['file_id']}"

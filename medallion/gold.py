@@ -148,9 +148,7 @@ def export_gold(connection: duckdb.DuckDBPyConnection, target_dir: Path) -> list
     written = []
     present = {
         row[0]
-        for row in connection.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold'"
-        ).fetchall()
+        for row in connection.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold'").fetchall()
     }
     for name in (name for name in GOLD_TABLES if name in present):
         target = target_dir / f"{name}.parquet"

@@ -22,9 +22,7 @@ class QualityCounts(BaseModel):
     consistent_rows: int
 
     def __add__(self, other: QualityCounts) -> QualityCounts:
-        return QualityCounts(
-            **{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields}
-        )
+        return QualityCounts(**{name: getattr(self, name) + getattr(other, name) for name in type(self).model_fields})
 
 
 class QualityScores(BaseModel):
@@ -35,11 +33,22 @@ class QualityScores(BaseModel):
     score: float
 
 
-def quality_counts(typed: pl.DataFrame, inconsistent_invoices: pl.Series) -> QualityCounts:
+def quality_counts(typed: pl.LazyFrame, inconsistent_invoices: pl.Series) -> QualityCounts:
     """Completeness, validity, uniqueness and consistency counts of typed rows (duplicates included).
 
     `inconsistent_invoices` are the file's invoices that name more than one customer or country.
     """
+    return counts_of(quality_summary(typed, inconsistent_invoices).collect())
+
+
+def counts_of(summary: pl.DataFrame) -> QualityCounts:
+    """QualityCounts from the one-row frame `quality_summary` gives."""
+    row = summary.row(0, named=True)
+    return QualityCounts(cells=row["rows"] * len(CANONICAL_COLUMNS), **row)
+
+
+def quality_summary(typed: pl.LazyFrame, inconsistent_invoices: pl.Series) -> pl.LazyFrame:
+    """One row of quality counts, lazily, so it can be collected together with the silver rows."""
     filled = pl.sum_horizontal(
         [
             (pl.col(column).is_not_null() & ~pl.col(column).str.strip_chars().is_in(["", "nan", "NaN", "NA"]))
@@ -50,11 +59,7 @@ def quality_counts(typed: pl.DataFrame, inconsistent_invoices: pl.Series) -> Qua
     )
     quantity = pl.col("quantity_typed")
     price = pl.col("unit_price_typed")
-    valid = (
-        pl.col("reject_reason").is_null()
-        & (quantity != 0)
-        & ((price > 0) | (pl.col("is_bad_debt") & (price < 0)))
-    )
+    valid = pl.col("reject_reason").is_null() & (quantity != 0) & ((price > 0) | (pl.col("is_bad_debt") & (price < 0)))
     sign_consistent = (
         pl.when(pl.col("is_cancellation"))
         .then(quantity < 0)
@@ -64,19 +69,14 @@ def quality_counts(typed: pl.DataFrame, inconsistent_invoices: pl.Series) -> Qua
     )
     one_order = ~pl.col("invoice_no_clean").is_in(inconsistent_invoices.implode())
     checked = pl.col("reject_reason").is_null()
-    summary = typed.select(
+    return typed.select(
         pl.len().alias("rows"),
         filled.alias("filled_cells"),
         valid.fill_null(False).cast(pl.Int64).sum().alias("valid_rows"),
         (~pl.col("is_duplicate")).cast(pl.Int64).sum().alias("unique_rows"),
         checked.cast(pl.Int64).sum().alias("checked_rows"),
-        (checked & sign_consistent & one_order)
-        .fill_null(False)
-        .cast(pl.Int64)
-        .sum()
-        .alias("consistent_rows"),
-    ).row(0, named=True)
-    return QualityCounts(cells=summary["rows"] * len(CANONICAL_COLUMNS), **summary)
+        (checked & sign_consistent & one_order).fill_null(False).cast(pl.Int64).sum().alias("consistent_rows"),
+    )
 
 
 def quality_scores(counts: QualityCounts, weights: dict[str, float]) -> QualityScores:

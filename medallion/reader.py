@@ -86,14 +86,21 @@ class FileProfile(BaseModel):
     index_column: str | None
 
 
+def unchanged(path: Path, modified_ns: int, profile: FileProfile) -> bool:
+    """Whether the file still has the size and modification time it had when it was profiled."""
+    try:
+        status = path.stat()
+    except OSError:
+        return False
+    return status.st_size == profile.size_bytes and status.st_mtime_ns == modified_ns
+
+
 def file_format_of(path: Path) -> tuple[str, bool]:
     name = path.name.lower()
     for suffix in SUPPORTED_SUFFIXES:
         if name.endswith(suffix):
             return ("xlsx" if suffix == ".xlsx" else "csv"), suffix.endswith(".gz")
-    raise BadInputError(
-        f"{path.name}: unsupported file type (expected one of {', '.join(SUPPORTED_SUFFIXES)})"
-    )
+    raise BadInputError(f"{path.name}: unsupported file type (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
 
 
 def profile_file(path: Path) -> FileProfile:
@@ -341,9 +348,7 @@ def _ends_without_newline(text_path: Path) -> bool:
         return handle.read(1) not in (b"\n", b"\r")
 
 
-def _tolerant_batches(
-    profile: FileProfile, text_path: Path, batch_rows: int | None
-) -> Iterator[pl.DataFrame]:
+def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:
     """Slow path for malformed CSV: every record is kept, rows with the wrong field count are marked."""
     width = len(profile.source_columns)
     records: list[list[str | None]] = []

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ambiguous_date_order: DateOrder = Field(DateOrder.MONTH_FIRST, alias="AMBIGUOUS_DATE_ORDER")
     large_file_bytes: int = Field(10 * 1024 * 1024, alias="LARGE_FILE_BYTES", gt=0)
     batch_rows: int = Field(1_000_000, alias="BATCH_ROWS", gt=0)
+    duckdb_memory_limit: str = Field(
+        "1GB", alias="DUCKDB_MEMORY_LIMIT", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
+    )
     warehouse_lock_timeout_s: float = Field(120.0, alias="WAREHOUSE_LOCK_TIMEOUT", ge=0)
 
     quality_alert_threshold: float = Field(85.0, alias="QUALITY_ALERT_THRESHOLD", ge=0, le=100)
@@ -53,9 +56,7 @@ class Settings(BaseSettings):
     enrichment_batch_size: int = Field(8, alias="ENRICHMENT_BATCH_SIZE", gt=0, le=256)
     currency_api_key: SecretStr | None = Field(None, alias="CURRENCY_API_KEY")
     countries_api_key: SecretStr | None = Field(None, alias="COUNTRIES_API_KEY")
-    exchangerate_api_base_url: str = Field(
-        "https://v6.exchangerate-api.com", alias="EXCHANGERATE_API_BASE_URL"
-    )
+    exchangerate_api_base_url: str = Field("https://v6.exchangerate-api.com", alias="EXCHANGERATE_API_BASE_URL")
     open_er_api_base_url: str = Field("https://open.er-api.com", alias="OPEN_ER_API_BASE_URL")
     restcountries_base_url: str = Field("https://api.restcountries.com", alias="RESTCOUNTRIES_BASE_URL")
     datamuse_base_url: str = Field("https://api.datamuse.com", alias="DATAMUSE_BASE_URL")

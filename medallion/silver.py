@@ -115,11 +115,7 @@ _TIME_SHAPES = {
 def date_parsing(dates: pl.Series, ambiguous_order: DateOrder, file_name: str = "file") -> DateParsing:
     """Decide a file's date formats from the shapes of its distinct date strings, never guessing the order."""
     distinct = dates.drop_nulls().str.strip_chars().unique()
-    shapes = (
-        distinct.str.replace_all(r"\d", "9")
-        .str.replace(r"[ T](9{1,2}:99(?::99)?)(?:\.9+)?Z?$", " $1")
-        .unique()
-    )
+    shapes = distinct.str.replace_all(r"\d", "9").str.replace(r"[ T](9{1,2}:99(?::99)?)(?:\.9+)?Z?$", " $1").unique()
     first = distinct.str.extract(r"^(\d{1,2})[/.\-]\d{1,2}[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
     second = distinct.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
     order: DateOrder | None = None
@@ -190,25 +186,24 @@ def _number(name: str) -> pl.Expr:
     return _text(name).str.replace_all(r"[£$€,\s]", "")
 
 
-def invoice_timestamps(dates: pl.Series, parsing: DateParsing) -> pl.Series:
-    """Parse each distinct date string once: files repeat the same invoice time on many lines."""
-    distinct = dates.unique().drop_nulls().to_frame("invoice_date")
-    parsed = distinct.with_columns(_invoice_timestamp(parsing).alias("invoice_ts"))
-    return dates.replace_strict(
-        parsed["invoice_date"], parsed["invoice_ts"], default=None, return_dtype=pl.Datetime("us")
-    ).alias("invoice_ts")
+def parsed_dates(distinct_dates: pl.Series, parsing: DateParsing) -> pl.DataFrame:
+    """Each distinct date string of a file with its timestamp (null when it fits none of the file's formats).
+
+    Files repeat the same invoice time on many lines, so each string is parsed once.
+    """
+    distinct = distinct_dates.drop_nulls().unique().alias("invoice_date").to_frame()
+    return distinct.with_columns(_invoice_timestamp(parsing).alias("invoice_ts"))
 
 
-def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, duplicate_rows: pl.Series) -> pl.DataFrame:
+def typed_rows(bronze: pl.LazyFrame, dates: pl.DataFrame, duplicate_rows: pl.Series) -> pl.LazyFrame:
     """Bronze rows with typed, derived and flag columns, plus `is_duplicate` and `reject_reason`.
 
-    `duplicate_rows` are the row numbers, across the whole file, of exact repeats of an earlier line.
+    `dates` maps the file's date strings to timestamps (`parsed_dates`); `duplicate_rows` are the row numbers,
+    across the whole file, of exact repeats of an earlier line.
     """
     quantity_text = _number("quantity")
     quantity_float = quantity_text.cast(pl.Float64, strict=False)
-    quantity = pl.when(quantity_float == quantity_float.round(0)).then(
-        quantity_float.cast(pl.Int64, strict=False)
-    )
+    quantity = pl.when(quantity_float == quantity_float.round(0)).then(quantity_float.cast(pl.Int64, strict=False))
     invoice_no = _text("invoice_no").str.to_uppercase()
     stock_code = _text("stock_code").str.to_uppercase()
     country_raw = _text("country")
@@ -224,7 +219,9 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, duplicate_rows: pl.Se
         country_raw.str.to_uppercase()
         .replace_strict(COUNTRY_ALIASES, default=country_raw, return_dtype=pl.String)
         .alias("country_clean"),
-        invoice_timestamps(bronze["invoice_date"], parsing),
+        pl.col("invoice_date")
+        .replace_strict(dates["invoice_date"], dates["invoice_ts"], default=None, return_dtype=pl.Datetime("us"))
+        .alias("invoice_ts"),
     )
     reason = (
         pl.when(pl.col("parse_error").is_not_null())
@@ -264,8 +261,8 @@ def typed_rows(bronze: pl.DataFrame, parsing: DateParsing, duplicate_rows: pl.Se
     )
 
 
-def silver_split(typed: pl.DataFrame) -> SilverSplit:
-    """Split typed rows into silver rows, rejected rows with their reason, and a count of exact duplicates."""
+def silver_frames(typed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Silver rows, and rejected rows with their reason; exact repeats go to neither."""
     kept = typed.filter(~pl.col("is_duplicate"))
     silver = kept.filter(pl.col("reject_reason").is_null()).select(
         "row_number",
@@ -300,5 +297,12 @@ def silver_split(typed: pl.DataFrame) -> SilverSplit:
     rejected = kept.filter(pl.col("reject_reason").is_not_null()).select(
         "row_number", pl.col("reject_reason").alias("reason"), *CANONICAL_COLUMNS
     )
-    duplicate_rows = typed.height - kept.height
-    return SilverSplit(silver=silver, rejected=rejected, duplicate_rows=duplicate_rows)
+    return silver, rejected
+
+
+def silver_split(typed: pl.LazyFrame) -> SilverSplit:
+    """Silver rows, rejected rows and the count of exact repeats, collected together."""
+    silver, rejected = silver_frames(typed)
+    repeats = typed.select(pl.col("is_duplicate").sum())
+    silver_rows, rejected_rows, repeat_count = pl.collect_all([silver, rejected, repeats])
+    return SilverSplit(silver=silver_rows, rejected=rejected_rows, duplicate_rows=int(repeat_count.item()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from medallion import gold, quality, reader, silver, warehouse
 from medallion.errors import BadInputError
 from medallion.settings import Settings
+
+
+class BronzeHandoff(BaseModel):
+    """The rows bronze just published, in memory for a one-batch file, or the file to read again in batches."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    rows: pl.DataFrame | None
+    profile: reader.FileProfile | None
+    modified_ns: int
 
 
 class BronzeReport(BaseModel):
@@ -25,8 +36,8 @@ class BronzeReport(BaseModel):
     bronze_rows: int
     skipped: bool
     started_at: datetime
-    rows: pl.DataFrame | None = Field(default=None, exclude=True, repr=False)
-    """The rows just published, handed on in memory so silver need not read them back."""
+    handoff: BronzeHandoff | None = Field(default=None, exclude=True, repr=False)
+    """How silver can get these rows without reading them back out of DuckDB."""
 
 
 class SilverReport(BaseModel):
@@ -52,9 +63,13 @@ class QualityReport(BaseModel):
         return self.file.score < self.threshold
 
 
-def _open(settings: Settings, *, read_only: bool = False) -> Any:
+def warehouse_connection(settings: Settings, *, read_only: bool = False) -> Any:
+    """A short-lived warehouse connection configured from the settings."""
     return warehouse.open_warehouse(
-        settings.warehouse_path, read_only=read_only, lock_timeout_s=settings.warehouse_lock_timeout_s
+        settings.warehouse_path,
+        read_only=read_only,
+        lock_timeout_s=settings.warehouse_lock_timeout_s,
+        memory_limit=settings.duckdb_memory_limit,
     )
 
 
@@ -62,7 +77,7 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
     """Land every row of the file as text with its lineage; content already loaded is a no-op."""
     started_at = warehouse.now()
     profile = reader.profile_file(path)
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         record = warehouse.file_record(connection, profile.file_id)
     if record is not None and record["status"] == "loaded":
         return BronzeReport(
@@ -76,7 +91,12 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
             started_at=started_at,
         )
     try:
-        with reader.readable_text(profile, settings.staging_path) as text_path, _open(settings) as connection:
+        modified_ns = path.stat().st_mtime_ns
+        rereadable = profile.file_format == "csv" and profile.encoding == "utf-8" and not profile.compressed
+        with (
+            reader.readable_text(profile, settings.staging_path) as text_path,
+            warehouse_connection(settings) as connection,
+        ):
             try:
                 count, rows = warehouse.publish_bronze(
                     connection,
@@ -86,6 +106,7 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
                     started_at=started_at,
                 )
             except reader.TolerantParseNeeded:
+                rereadable = False
                 count, rows = warehouse.publish_bronze(
                     connection,
                     profile,
@@ -94,7 +115,7 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
                     started_at=started_at,
                 )
     except BadInputError as error:
-        with _open(settings) as connection:
+        with warehouse_connection(settings) as connection:
             warehouse.record_failure(
                 connection,
                 profile,
@@ -113,39 +134,40 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
         bronze_rows=count,
         skipped=False,
         started_at=started_at,
-        rows=rows,
+        handoff=BronzeHandoff(rows=rows, profile=profile if rereadable else None, modified_ns=modified_ns),
     )
 
 
-def load_silver(file_id: str, settings: Settings, bronze: pl.DataFrame | None = None) -> SilverReport:
+def load_silver(file_id: str, settings: Settings, handoff: BronzeHandoff | None = None) -> SilverReport:
     """Type and clean one file's bronze rows into silver, batch by batch; rejected rows keep their reason.
 
-    `bronze` is the file's bronze rows when the caller still has them in memory; otherwise they are read back
-    in batches of BATCH_ROWS, so memory stays bounded whatever the file's size.
+    Batches of at most BATCH_ROWS keep memory bounded whatever the file's size. They come from `handoff` when
+    bronze left one (the rows in memory, or the unchanged file to read again), else from the warehouse.
     """
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         context = warehouse.bronze_context(connection, file_id)
     parsing = silver.date_parsing(context.distinct_dates, settings.ambiguous_date_order, context.file_name)
+    dates = silver.parsed_dates(context.distinct_dates, parsing)
     counts: quality.QualityCounts | None = None
     reasons: dict[str, int] = {}
-    with _open(settings) as connection:
-        with warehouse.SilverPublication(
-            connection, file_id, context.file_name, settings.source_currency
-        ) as out:
-            for first in range(1, context.rows + 1, settings.batch_rows):
-                if bronze is not None and bronze.height == context.rows:
-                    batch = bronze
-                else:
-                    batch = warehouse.bronze_rows(connection, file_id, first, first + settings.batch_rows - 1)
-                typed = silver.typed_rows(batch, parsing, context.duplicate_rows)
-                split = silver.silver_split(typed)
-                out.add(split)
-                batch_counts = quality.quality_counts(typed, context.inconsistent_invoices)
+    with warehouse_connection(settings) as connection:
+        with warehouse.SilverPublication(connection, file_id, context.file_name, settings.source_currency) as out:
+            for batch in _bronze_batches(connection, file_id, context.rows, settings.batch_rows, handoff):
+                typed = silver.typed_rows(batch.lazy(), dates, context.duplicate_rows)
+                silver_rows, rejected_rows = silver.silver_frames(typed)
+                summary = quality.quality_summary(typed, context.inconsistent_invoices)
+                silver_frame, rejected_frame, summary_frame = pl.collect_all([silver_rows, rejected_rows, summary])
+                batch_counts = quality.counts_of(summary_frame)
+                out.add(
+                    silver.SilverSplit(
+                        silver=silver_frame,
+                        rejected=rejected_frame,
+                        duplicate_rows=batch_counts.rows - batch_counts.unique_rows,
+                    )
+                )
                 counts = batch_counts if counts is None else counts + batch_counts
-                for reason, count in split.rejected.group_by("reason").len().rows():
+                for reason, count in rejected_frame.group_by("reason").len().rows():
                     reasons[reason] = reasons.get(reason, 0) + count
-                if batch is bronze:
-                    break
             out.finish(date_formats=parsing.formats, date_order_source=parsing.order_source)
     assert counts is not None
     return SilverReport(
@@ -162,11 +184,25 @@ def load_silver(file_id: str, settings: Settings, bronze: pl.DataFrame | None = 
     )
 
 
+def _bronze_batches(
+    connection: Any, file_id: str, rows: int, batch_rows: int, handoff: BronzeHandoff | None
+) -> Iterator[pl.DataFrame]:
+    if handoff is not None and handoff.rows is not None and handoff.rows.height == rows:
+        yield handoff.rows
+        return
+    profile = handoff.profile if handoff is not None else None
+    if profile is not None and handoff is not None and reader.unchanged(profile.path, handoff.modified_ns, profile):
+        yield from reader.row_batches(profile, profile.path, batch_rows)
+        return
+    for first in range(1, rows + 1, batch_rows):
+        yield warehouse.bronze_rows(connection, file_id, first, first + batch_rows - 1)
+
+
 def score_quality(file_id: str, counts: quality.QualityCounts, settings: Settings) -> QualityReport:
     """Score the file and the whole dataset (every file now in silver) and record both."""
     threshold = settings.quality_alert_threshold
     file_scores = quality.quality_scores(counts, settings.quality_weights)
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         warehouse.record_quality(
             connection, scope="file", file_id=file_id, counts=counts, scores=file_scores, threshold=threshold
         )
@@ -188,7 +224,7 @@ def enrich_silver(settings: Settings, *, live: bool) -> dict[str, Any]:
     from enrichment.dimensions import build_enrichment
     from enrichment.settings import EnrichmentSettings
 
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         stats = build_enrichment(connection, EnrichmentSettings.from_settings(settings), live=live)
     return stats.model_dump(mode="json")
 
@@ -197,14 +233,14 @@ def enrichment_state(settings: Settings) -> tuple[dict[str, int], str]:
     """Lookups still pending per dimension, and a fingerprint of what the dimensions hold now."""
     from enrichment.dimensions import enrichment_fingerprint, ensure_dimension_tables, pending_lookups
 
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         ensure_dimension_tables(connection)
         return pending_lookups(connection, warehouse.now()), enrichment_fingerprint(connection)
 
 
 def load_gold(settings: Settings, *, file_id: str | None = None) -> dict[str, Any]:
     """Rebuild gold from silver, export it to Parquet, and mark the file loaded."""
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         kpis = gold.publish_gold(
             connection,
             top_n=settings.top_n,
@@ -217,16 +253,14 @@ def load_gold(settings: Settings, *, file_id: str | None = None) -> dict[str, An
     return kpis
 
 
-def record_file_failure(
-    path: Path, error: BaseException, settings: Settings, *, flow_run_id: str | None
-) -> None:
+def record_file_failure(path: Path, error: BaseException, settings: Settings, *, flow_run_id: str | None) -> None:
     """Note in the ledger that a file failed after its profile was known, leaving no partial file in silver."""
     try:
         profile = reader.profile_file(path)
     except BadInputError:
         return
     retryable = getattr(error, "retryable", True)
-    with _open(settings) as connection:
+    with warehouse_connection(settings) as connection:
         warehouse.record_failure(
             connection,
             profile,

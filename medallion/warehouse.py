@@ -66,15 +66,18 @@ def now() -> datetime:
 
 @contextmanager
 def open_warehouse(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "1GB"
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection with the schema in place; waits while another process holds the file."""
+    """A short-lived connection with the schema in place; waits while another process holds the file.
+
+    DuckDB spills to disk beyond `memory_limit`, which keeps a large file's load within bounded memory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
     while True:
         try:
-            connection = duckdb.connect(str(path), read_only=read_only)
+            connection = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
             break
         except duckdb.IOException as error:
             if not any(marker in str(error) for marker in LOCK_MARKERS):
@@ -106,9 +109,7 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
     connection.commit()
 
 
-def first_row(
-    connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None
-) -> dict[str, Any] | None:
+def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> dict[str, Any] | None:
     """The first row of a query by column name; the whole result is consumed so the connection stays usable."""
     cursor = connection.execute(sql, parameters)
     rows = cursor.fetchall()
@@ -303,9 +304,7 @@ class SilverPublication:
     Older versions of the same file name leave silver in the same transaction.
     """
 
-    def __init__(
-        self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str
-    ) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str) -> None:
         self.connection = connection
         self.file_id = file_id
         self.file_name = file_name
@@ -320,9 +319,7 @@ class SilverPublication:
         connection.begin()
         try:
             if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [self.file_id]).fetchall():
-                raise LookupError(
-                    f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first"
-                )
+                raise LookupError(f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first")
             self.superseded = [
                 row[0]
                 for row in connection.execute(

@@ -189,14 +189,13 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
     medallion(str(good))
     before = table(settings.warehouse_path, "SELECT * FROM silver.transactions")
 
-    original_split = steps.silver.silver_split
+    original_frames = steps.silver.silver_frames
 
-    def split_with_a_row_silver_refuses(typed: pl.DataFrame) -> Any:
-        split = original_split(typed)
-        broken = split.silver.with_columns(pl.lit(None, pl.String).alias("country"))
-        return split.model_copy(update={"silver": broken})
+    def frames_with_a_row_silver_refuses(typed: pl.LazyFrame) -> Any:
+        silver_rows, rejected_rows = original_frames(typed)
+        return silver_rows.with_columns(pl.lit(None, pl.String).alias("country")), rejected_rows
 
-    monkeypatch.setattr(steps.silver, "silver_split", split_with_a_row_silver_refuses)
+    monkeypatch.setattr(steps.silver, "silver_frames", frames_with_a_row_silver_refuses)
     second = write_csv(
         tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France"
     )

@@ -10,10 +10,15 @@ from polars.testing import assert_frame_equal
 
 from medallion.errors import BadInputError
 from medallion.settings import DateOrder
-from medallion.silver import DateParsing, date_parsing, silver_split, typed_rows
+from medallion.silver import DateParsing, date_parsing, parsed_dates, silver_split, typed_rows
 
 NO_REPEATS = pl.Series("row_number", [], pl.Int64)
 US_MINUTES = DateParsing(formats=["%m/%d/%Y %H:%M"], order=DateOrder.MONTH_FIRST, order_source="detected")
+
+
+def typed(rows: pl.DataFrame, repeats: pl.Series = NO_REPEATS) -> pl.LazyFrame:
+    """Typed rows of a bronze frame whose dates are written like the downloaded layout's."""
+    return typed_rows(rows.lazy(), parsed_dates(rows["invoice_date"], US_MINUTES), repeats)
 
 
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
@@ -28,9 +33,7 @@ def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
         "customer_id",
         "country",
     ]
-    frame = pl.DataFrame(
-        [dict(zip(names, row, strict=True)) for row in rows], schema=dict.fromkeys(names, pl.String)
-    )
+    frame = pl.DataFrame([dict(zip(names, row, strict=True)) for row in rows], schema=dict.fromkeys(names, pl.String))
     return frame.select(
         pl.lit("f" * 64).alias("file_id"),
         pl.lit("sales.csv").alias("source_file"),
@@ -100,9 +103,7 @@ def test_date_parsing_refuses_a_file_mixing_orders() -> None:
 
 def test_a_rare_contradicting_date_is_a_bad_value_not_a_reason_to_refuse_the_file() -> None:
     month_first = [f"{month}/{day}/2011 09:00" for month in range(1, 13) for day in range(13, 29)]
-    parsing = date_parsing(
-        pl.Series([*month_first, "25/12/2011 09:00", "45/45/2011 09:00"]), DateOrder.DAY_FIRST
-    )
+    parsing = date_parsing(pl.Series([*month_first, "25/12/2011 09:00", "45/45/2011 09:00"]), DateOrder.DAY_FIRST)
     assert parsing.order == DateOrder.MONTH_FIRST
     assert parsing.order_source == "detected; 1 contradicting dates rejected"
 
@@ -123,7 +124,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
         ("A563186", "B", "Adjust bad debt", "1", "8/12/2011 14:51", "-11062.06", "NA", "RSA"),
         ("536370", "POST", "POSTAGE", "3", "12/1/2010 8:45", "18", "", " USA "),
     )
-    silver = silver_split(typed_rows(rows, US_MINUTES, NO_REPEATS)).silver
+    silver = silver_split(typed(rows)).silver
     expected = pl.DataFrame(
         {
             "invoice_no": ["536365", "C536379", "A563186", "536370"],
@@ -165,7 +166,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
 )
 def test_rows_that_cannot_be_typed_are_rejected_with_a_reason(row: tuple[str, ...], reason: str) -> None:
     good = ("536366", "22633", "HAND WARMER", "6", "12/1/2010 8:28", "1.85", "17850", "France")
-    split = silver_split(typed_rows(bronze(good, row), US_MINUTES, NO_REPEATS))
+    split = silver_split(typed(bronze(good, row)))
     assert split.silver["invoice_no"].to_list() == ["536366"]
     assert split.rejected.select("row_number", "reason").rows() == [(2, reason)]
     assert split.duplicate_rows == 0
@@ -175,7 +176,7 @@ def test_repeated_lines_are_removed_and_counted() -> None:
     line = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France")
     other = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "Germany")
     repeats = pl.Series("row_number", [3, 4], pl.Int64)
-    split = silver_split(typed_rows(bronze(line, other, line, line), US_MINUTES, repeats))
+    split = silver_split(typed(bronze(line, other, line, line), repeats))
     assert split.silver["row_number"].to_list() == [1, 2]
     assert split.duplicate_rows == 2
     assert split.rejected.height == 0
@@ -184,12 +185,12 @@ def test_repeated_lines_are_removed_and_counted() -> None:
 def test_a_malformed_row_is_rejected_even_when_its_fields_look_fine() -> None:
     rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France"))
     rows = rows.with_columns(pl.lit("too_many_fields").alias("parse_error"))
-    split = silver_split(typed_rows(rows, US_MINUTES, NO_REPEATS))
+    split = silver_split(typed(rows))
     assert split.rejected["reason"].to_list() == ["malformed_row"]
 
 
 def test_typed_rows_leave_the_input_frame_untouched() -> None:
     rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850.0", "EIRE"))
     before = rows.clone()
-    typed_rows(rows, US_MINUTES, NO_REPEATS)
+    typed(rows).collect()
     assert_frame_equal(rows, before)
