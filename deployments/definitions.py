@@ -63,7 +63,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name=names.INCREMENTAL,
         entrypoint="flows/service.py:incremental_processing",
-        description="Daily: catch up on files the watcher missed, then rebuild gold.",
+        description="Daily: catch up on files the watcher missed, refresh expired enrichment, rebuild gold.",
         cron="0 2 * * *",
         tags=("medallion", "maintenance"),
     ),

@@ -46,9 +46,9 @@ def file_summary_markdown(
     rejected = summary.get("rejected_by_reason") or {}
     if rejected:
         lines += ["", "Rejected by reason: " + ", ".join(f"{k} {_number(v)}" for k, v in sorted(rejected.items()))]
-    sources = summary.get("enrichment_sources")
-    if sources:
-        lines += ["", "Enrichment sources: " + ", ".join(str(source) for source in sources)]
+    enrichment = summary.get("enrichment")
+    if isinstance(enrichment, dict) and enrichment:
+        lines += ["", "Enrichment: " + "; ".join(f"{source} {value}" for source, value in sorted(enrichment.items()))]
     if summary.get("quality_score") is not None:
         flag = " (below threshold)" if summary.get("quality_below_threshold") else ""
         lines += [

@@ -47,7 +47,7 @@ def prefect_environment(service: ServiceSettings, api_url: str) -> dict[str, str
 def console_logging() -> None:
     """INFO logs of the service's own modules on stderr; Prefect keeps its own handlers for the rest."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
     for name in ("deployments", "medallion"):
         service_logger = logging.getLogger(name)
         service_logger.setLevel(logging.INFO)

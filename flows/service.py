@@ -14,6 +14,7 @@ from deployments.routing import file_submission
 from deployments.settings import load_service_settings
 from flows.medallion import medallion
 from medallion.settings import load_settings
+from tasks.enrichment import enrichment_layer
 from tasks.service import (
     dataset_quality,
     errored_file,
@@ -66,17 +67,18 @@ def medallion_file(
 
 @flow(name="incremental-processing")
 def incremental_processing(min_age_seconds: float = 60.0) -> dict[str, Any]:
-    """Catch up on files the watcher missed, then rebuild gold from silver."""
+    """Catch up on files the watcher missed, refresh missing or expired enrichment, then rebuild gold."""
     settings = load_settings()
     service = load_service_settings()
     caught_up = []
     for path in unattended_files(settings, min_age_seconds):
         submission = file_submission(path, path.stat().st_size, "", settings)
-        summary = medallion_file(path=str(path), mode=submission.parameters["mode"], return_state=True)
-        caught_up.append({"file": path.name, "state": summary.type.value})
+        state = medallion_file(path=str(path), mode=submission.parameters["mode"], return_state=True)
+        caught_up.append({"file": path.name, "state": state.type.value})
     with concurrency(service.warehouse_limit_name, occupy=1):
+        enrichment = enrichment_layer(settings, settings.enable_external_enrichment)
         kpis = gold_rebuild(settings)
-    return {"caught_up": caught_up, "gold_kpis": kpis}
+    return {"caught_up": caught_up, "enrichment": enrichment, "gold_kpis": kpis}
 
 
 @flow(name="data-quality-monitoring")

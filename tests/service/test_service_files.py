@@ -150,6 +150,11 @@ def test_a_burst_of_twenty_files_all_load_without_a_lock_error(service: Service)
         (service.raw / name).write_text(csv_text(uci_rows(800000 + index * 100, 10, day=index % 28 + 1)), encoding="utf-8")
 
     wait_until(lambda: set(names) <= set(service.processed_files()), 240, "all 20 files in processed")
+    wait_until(
+        lambda: all(run.state.is_final() for run in service.flow_runs() if "burst" in run.name),
+        60,
+        "the last burst runs to end",
+    )
     for name in names:
         assert final_states(service, name) == ["COMPLETED"], name
     loaded = service.query(

@@ -1,0 +1,254 @@
+"""Drive a real `medallion up` on a scratch folder: drop-to-Running and drop-to-gold latency, and a burst.
+
+    .venv/bin/python scripts/latency.py [--file data/sample/online_retail_sample.csv] [--drops 10] [--burst 50]
+
+Each timed drop is a copy of --file with one extra row, so its content (and file id) is new. Times are
+measured from the moment the finished file appears in the watched folder (an atomic rename) to the run's
+Running state (the server's start time) and to the ledger's `finished_at` (gold published in DuckDB).
+Prints the figures and writes them as JSON (default data/bench/latency.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval_s)
+    raise TimeoutError(f"gave up after {timeout_s:.0f} s waiting for {what}")
+
+
+class ScratchService:
+    def __init__(self, root: Path, extra_env: dict[str, str]) -> None:
+        self.root = root
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+        self.env.update(
+            {
+                "PREFECT_HOME": str(root / "prefect"),
+                "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                "PREFECT_SERVER_API_PORT": str(_free_port()),
+                "RAW_DATA_PATH": str(root / "raw"),
+                "PROCESSED_PATH": str(root / "processed"),
+                "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+                "GOLD_EXPORT_PATH": str(root / "gold"),
+                "STAGING_PATH": str(root / "staging"),
+                "SEED_SAMPLE_ON_FIRST_START": "false",
+                "ENABLE_EXTERNAL_ENRICHMENT": "false",
+                **extra_env,
+            }
+        )
+        self.raw = root / "raw"
+        self.processed = root / "processed"
+        self.log_path = root / "service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PREFECT_SERVER_API_PORT']}/api"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "deployments.service"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait(lambda: "watching " in self.log() or self.process.poll() is not None, 180, "the service")  # type: ignore[union-attr]
+        if self.process.poll() is not None:
+            raise RuntimeError("the service did not start:\n" + self.log()[-2000:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def processed_names(self) -> set[str]:
+        return {path.name for path in self.processed.glob("*/*")}
+
+    def runs(self) -> list[Any]:
+        from prefect.client.orchestration import PrefectClient
+
+        async def read() -> list[Any]:
+            async with PrefectClient(api=self.api_url) as client:
+                found, offset = [], 0
+                while batch := await client.read_flow_runs(limit=200, offset=offset):
+                    found += batch
+                    offset += len(batch)
+                return found
+
+        return asyncio.run(read())
+
+    def drop(self, name: str, content: bytes) -> float:
+        aside = self.root / "outbox" / name
+        aside.parent.mkdir(exist_ok=True)
+        aside.write_bytes(content)
+        dropped = time.time()
+        os.replace(aside, self.raw / name)
+        return dropped
+
+
+def _variant(base: bytes, index: int) -> bytes:
+    """The file plus one row of its own, so every drop is new content with the same layout."""
+    header, _, _ = base.partition(b"\n")
+    columns = header.decode("utf-8-sig").split(",")
+    values = {
+        "InvoiceNo": f"9{index:06d}",
+        "StockCode": "85123A",
+        "Description": "WHITE HANGING HEART T-LIGHT HOLDER",
+        "Quantity": "1",
+        "InvoiceDate": "12/9/2011 12:50",
+        "UnitPrice": "2.55",
+        "CustomerID": "17850",
+        "Country": "United Kingdom",
+    }
+    row = ",".join(values.get(column.strip('"'), "") for column in columns)
+    return base.rstrip(b"\n") + b"\n" + row.encode() + b"\n"
+
+
+def _slice(base: bytes, index: int, rows: int) -> bytes:
+    lines = base.splitlines()
+    start = 1 + (index * rows) % max(1, len(lines) - rows - 1)
+    return b"\n".join([lines[0], *lines[start : start + rows]]) + b"\n"
+
+
+def _ledger_finished(service: ScratchService) -> dict[str, datetime]:
+    from medallion import warehouse
+
+    with warehouse.open_warehouse(Path(service.env["WAREHOUSE_PATH"]), read_only=True, lock_timeout_s=60) as con:
+        rows = con.execute("SELECT file_name, finished_at FROM ops.files WHERE status = 'loaded'").fetchall()
+    return {name: finished.replace(tzinfo=UTC) for name, finished in rows if finished is not None}
+
+
+def measure(file: Path, drops: int, burst: int, burst_rows: int, keep: bool, extra_env: dict[str, str]) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="medallion-latency-"))
+    service = ScratchService(root, extra_env)
+    base = file.read_bytes()
+    started = time.monotonic()
+    service.start()
+    startup_s = time.monotonic() - started
+    try:
+        dropped_at: dict[str, float] = {}
+        for index in range(drops + 1):
+            name = f"drop {index:02d}{''.join(file.suffixes)}"
+            dropped_at[name] = service.drop(name, _variant(base, index))
+            _wait(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
+        runs = {Path(str(run.parameters.get("path", ""))).name: run for run in service.runs()}
+        finished = _ledger_finished(service)
+        timed = [name for name in dropped_at if not name.startswith("drop 00")]
+        to_running = [runs[name].start_time.timestamp() - dropped_at[name] for name in timed]
+        to_gold = [finished[name].timestamp() - dropped_at[name] for name in timed]
+
+        burst_names = [f"burst {index:03d}.csv" for index in range(burst)]
+        burst_started = time.time()
+        for index, name in enumerate(burst_names):
+            (service.raw / name).write_bytes(_variant(_slice(base, index, burst_rows), 100000 + index))
+        _wait(
+            lambda: set(burst_names) <= service.processed_names() | _errored(service, burst_names),
+            1800,
+            "the burst",
+            0.2,
+        )
+        burst_s = time.time() - burst_started
+
+        def burst_runs() -> list[Any]:
+            return [run for run in service.runs() if Path(str(run.parameters.get("path", ""))).name in burst_names]
+
+        _wait(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
+        not_completed = sorted(
+            Path(str(run.parameters["path"])).name for run in burst_runs() if run.state and run.state.type.value != "COMPLETED"
+        )
+        log = service.log()
+        return {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "file": str(file),
+            "file_bytes": len(base),
+            "cpu_count": os.cpu_count(),
+            "service_start_s": round(startup_s, 2),
+            "drops": len(timed),
+            "drop_to_running_s": {"median": round(statistics.median(to_running), 2), "all": [round(v, 2) for v in to_running]},
+            "drop_to_gold_s": {"median": round(statistics.median(to_gold), 2), "all": [round(v, 2) for v in to_gold]},
+            "burst": {
+                "files": burst,
+                "rows_per_file": burst_rows,
+                "total_s": round(burst_s, 2),
+                "loaded": len(set(burst_names) & service.processed_names()),
+                "errored": sorted(_errored(service, burst_names)),
+                "runs_not_completed": not_completed,
+                "lock_errors_in_log": log.count("Could not set lock") + log.count("database is locked"),
+            },
+        }
+    finally:
+        service.stop()
+        if keep:
+            print(f"scratch folder kept: {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _errored(service: ScratchService, names: list[str]) -> set[str]:
+    return {name for name in names if (service.raw / "errors" / name).exists()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--file", type=Path, default=ROOT / "data" / "sample" / "online_retail_sample.csv")
+    parser.add_argument("--drops", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--burst-rows", type=int, default=50)
+    parser.add_argument("--output", type=Path, default=ROOT / "data" / "bench" / "latency.json")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, warehouse)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra service setting")
+    arguments = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in arguments.env)
+    figures = measure(arguments.file, arguments.drops, arguments.burst, arguments.burst_rows, arguments.keep, extra)
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    arguments.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    burst = figures["burst"]
+    print(f"service start: {figures['service_start_s']} s")
+    print(f"drop to Running, median of {figures['drops']}: {figures['drop_to_running_s']['median']} s")
+    print(f"drop to gold in DuckDB, median of {figures['drops']}: {figures['drop_to_gold_s']['median']} s")
+    print(
+        f"burst of {burst['files']} files: {burst['total_s']} s, {burst['loaded']} loaded, "
+        f"{len(burst['errored'])} errored, {len(burst['runs_not_completed'])} runs not completed, "
+        f"{burst['lock_errors_in_log']} lock errors"
+    )
+    print(f"written to {arguments.output}")
+    return 0 if not burst["errored"] and not burst["runs_not_completed"] and not burst["lock_errors_in_log"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
