@@ -13,10 +13,7 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.client.schemas.filters import (
     DeploymentFilter,
-    DeploymentFilterId,
     FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import SendNotification
@@ -55,12 +52,14 @@ async def ensure_warehouse_limit(service: ServiceSettings) -> None:
         try:
             current = await client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1, active=True))
+            await client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate.parse_obj({"name": name, "limit": 1, "active": True})
+            )
             logger.info("created the global concurrency limit %r (1 slot)", name)
         else:
             if current.limit != 1 or not current.active:
                 await client.update_global_concurrency_limit(
-                    name, GlobalConcurrencyLimitUpdate(limit=1, active=True)
+                    name, GlobalConcurrencyLimitUpdate.parse_obj({"limit": 1, "active": True})
                 )
                 logger.info("reset the global concurrency limit %r to 1 active slot", name)
         verified = await client.read_global_concurrency_limit_by_name(name)
@@ -74,7 +73,9 @@ async def release_leaked_slots(service: ServiceSettings) -> int:
     async with get_client() as client:
         current = await client.read_global_concurrency_limit_by_name(name)
         if current.active_slots:
-            await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+            await client.update_global_concurrency_limit(
+                name, GlobalConcurrencyLimitUpdate.parse_obj({"active_slots": 0})
+            )
             logger.warning("released %d warehouse slot(s) held by runs that did not finish", current.active_slots)
         return int(current.active_slots)
 
@@ -87,33 +88,39 @@ async def configure_quality_alert(service: ServiceSettings) -> bool:
         if service.alert_webhook_url is None:
             logger.info("ALERT_WEBHOOK_URL is not set: quality events are recorded, no webhook is called")
             return False
-        block = CustomWebhookNotificationBlock(
-            name=names.ALERT_BLOCK,
-            url="{{webhook_url}}",
-            method="POST",
-            json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
-            secrets={"webhook_url": service.alert_webhook_url.get_secret_value()},
+        block = CustomWebhookNotificationBlock.parse_obj(
+            {
+                "name": names.ALERT_BLOCK,
+                "url": "{{webhook_url}}",
+                "method": "POST",
+                "json_data": {"subject": "{{subject}}", "body": "{{body}}", "source": "{{name}}"},
+                "secrets": {"webhook_url": service.alert_webhook_url.get_secret_value()},
+            }
         )
         block_id = await block.save(names.ALERT_BLOCK, overwrite=True)
-        automation = AutomationCore(
-            name=names.ALERT_AUTOMATION,
-            description="Quality of a file or of the whole silver table fell below QUALITY_ALERT_THRESHOLD.",
-            trigger=EventTrigger(
-                expect={names.QUALITY_EVENT},
-                match={"prefect.resource.id": "medallion.quality.*"},
-                posture=Posture.Reactive,
-                threshold=1,
+        trigger = EventTrigger.parse_obj(
+            {
+                "expect": {names.QUALITY_EVENT},
+                "match": {"prefect.resource.id": "medallion.quality.*"},
+                "posture": Posture.Reactive,
+                "threshold": 1,
+            }
+        )
+        notification = SendNotification(
+            block_document_id=block_id,
+            subject="Medallion data quality below threshold",
+            body=(
+                "Quality of {{ event.payload.name }} ({{ event.payload.scope }}) is "
+                "{{ event.payload.score }}, below the threshold {{ event.payload.threshold }}."
             ),
-            actions=[
-                SendNotification(
-                    block_document_id=block_id,
-                    subject="Medallion data quality below threshold",
-                    body=(
-                        "Quality of {{ event.payload.name }} ({{ event.payload.scope }}) is "
-                        "{{ event.payload.score }}, below the threshold {{ event.payload.threshold }}."
-                    ),
-                )
-            ],
+        )
+        automation = AutomationCore.parse_obj(
+            {
+                "name": names.ALERT_AUTOMATION,
+                "description": "Quality of a file or of the whole silver table fell below QUALITY_ALERT_THRESHOLD.",
+                "trigger": trigger,
+                "actions": [notification],
+            }
         )
         await client.create_automation(automation)
     logger.info("quality alerts go to the webhook in ALERT_WEBHOOK_URL (automation %r)", names.ALERT_AUTOMATION)
@@ -133,8 +140,8 @@ async def crash_orphaned_runs() -> list[OrphanedRun]:
         if not deployments:
             return []
         runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT))),
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployments))),
+            flow_run_filter=FlowRunFilter.parse_obj({"state": {"type": {"any_": IN_FLIGHT}}}),
+            deployment_filter=DeploymentFilter.parse_obj({"id": {"any_": list(deployments)}}),
         )
         for run in runs:
             await client.set_flow_run_state(

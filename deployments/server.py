@@ -47,7 +47,9 @@ def prefect_environment(service: ServiceSettings, api_url: str) -> dict[str, str
 def console_logging() -> None:
     """INFO logs of the service's own modules on stderr; Prefect keeps its own handlers for the rest."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S")
+    )
     for name in ("deployments", "medallion"):
         service_logger = logging.getLogger(name)
         service_logger.setLevel(logging.INFO)
@@ -123,8 +125,12 @@ def start_server(service: ServiceSettings, environment: dict[str, str]) -> subpr
             "port %d is still held (a server that just stopped leaves closing connections for up to 60 s): waiting",
             service.server_port,
         )
-        if not wait_for(lambda: port_is_free(service.server_host, service.server_port), service.server_start_timeout_s, 1.0):
-            raise ServerError(f"port {service.server_port} on {service.server_host} stayed in use; set PREFECT_SERVER_API_PORT")
+        if not wait_for(
+            lambda: port_is_free(service.server_host, service.server_port), service.server_start_timeout_s, 1.0
+        ):
+            raise ServerError(
+                f"port {service.server_port} on {service.server_host} stayed in use; set PREFECT_SERVER_API_PORT"
+            )
     process = spawn(command, environment, log_path)
     api_url = service.own_api_url
     while time.monotonic() < deadline:
@@ -135,9 +141,8 @@ def start_server(service: ServiceSettings, environment: dict[str, str]) -> subpr
             return process
         time.sleep(0.25)
     stop_process(process, "Prefect server", grace_s=5)
-    raise ServerError(
-        f"the Prefect server did not answer on {api_url} within {service.server_start_timeout_s:.0f} s: {_tail(log_path)}"
-    )
+    waited = f"{service.server_start_timeout_s:.0f} s"
+    raise ServerError(f"the Prefect server did not answer on {api_url} within {waited}: {_tail(log_path)}")
 
 
 def _tail(log_path: Path, lines: int = 5) -> str:

@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             logger.info("first start: the shipped sample %s will be loaded", path.name)
         worker = spawn([sys.executable, "-m", "deployments.worker"], environment)
         ui_url = api_url.removesuffix("/api")
-        print(f"Medallion is up. Prefect UI: {ui_url}  (drop files into {settings.raw_data_path.resolve()})", flush=True)
+        print(
+            f"Medallion is up. Prefect UI: {ui_url}  (drop files into {settings.raw_data_path.resolve()})", flush=True
+        )
         while not stop.wait(0.5):
             if worker.poll() is not None:
                 logger.error("the serving process exited with code %s", worker.returncode)

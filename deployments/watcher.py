@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from watchfiles import Change, watch
 
@@ -59,6 +60,7 @@ class Submitter:
                 delay *= 2
 
     def _submit(self, submission: Submission) -> None:
+        from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
         key = submission.key()
@@ -66,13 +68,16 @@ class Submitter:
             if not submission.path.exists():
                 logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
                 return
-            run = run_deployment(
-                submission.deployment,
-                parameters=submission.parameters,
-                timeout=0,
-                idempotency_key=key,
-                flow_run_name=submission.run_name,
-                tags=list(submission.tags),
+            run = cast(
+                FlowRun,
+                run_deployment(
+                    submission.deployment,
+                    parameters=submission.parameters,
+                    timeout=0,
+                    idempotency_key=key,
+                    flow_run_name=submission.run_name,
+                    tags=list(submission.tags),
+                ),
             )
             state = run.state
             if state is None or not state.is_final():

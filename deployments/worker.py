@@ -10,6 +10,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from prefect.deployments.runner import RunnerDeployment
+
 from deployments import control, lifecycle, names
 from deployments.control import OrphanedRun
 from deployments.definitions import runner_deployments
@@ -39,7 +41,10 @@ def resubmissions(orphans: list[OrphanedRun], settings: Settings) -> list[Submis
     return found
 
 
-async def prepare(service: ServiceSettings) -> list[OrphanedRun]:
+async def prepare(service: ServiceSettings, deployments: list[RunnerDeployment]) -> list[OrphanedRun]:
+    """Register the deployments (so drops can be submitted before serving starts), then the server-side set-up."""
+    for deployment in deployments:
+        await deployment.apply()
     await control.ensure_warehouse_limit(service)
     orphans = await control.crash_orphaned_runs()
     await control.release_leaked_slots(service)
@@ -63,9 +68,7 @@ def main() -> int:
     from prefect import serve
 
     deployments = runner_deployments()
-    for deployment in deployments:
-        deployment.apply()
-    orphans = asyncio.run(prepare(service))
+    orphans = asyncio.run(prepare(service, deployments))
 
     stop = threading.Event()
     submitter = Submitter(stop)
@@ -79,9 +82,11 @@ def main() -> int:
         _thread("folder-watcher", folder_watcher.run),
         _thread("error-watcher", error_watcher.run),
     ]
-    logger.info("watching %s for files (errors in %s)", settings.raw_data_path.resolve(), lifecycle.errors_dir(settings))
+    logger.info(
+        "watching %s for files (errors in %s)", settings.raw_data_path.resolve(), lifecycle.errors_dir(settings)
+    )
     try:
-        serve(*deployments, limit=service.runner_process_limit, print_starting_message=False)
+        serve(*deployments, limit=service.runner_process_limit, print_starting_message=False)  # type: ignore[unused-coroutine]
     finally:
         stop.set()
         for thread in threads:

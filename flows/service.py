@@ -102,4 +102,3 @@ def historical_reprocessing() -> dict[str, Any]:
         silver = silver_rebuild(settings)
         kpis = gold_rebuild(settings)
     return {"silver": silver, "gold_kpis": kpis}
-

@@ -153,7 +153,9 @@ def _ledger_finished(service: ScratchService) -> dict[str, datetime]:
     return {name: finished.replace(tzinfo=UTC) for name, finished in rows if finished is not None}
 
 
-def measure(file: Path, drops: int, burst: int, burst_rows: int, keep: bool, extra_env: dict[str, str]) -> dict[str, Any]:
+def measure(
+    file: Path, drops: int, burst: int, burst_rows: int, keep: bool, extra_env: dict[str, str]
+) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="medallion-latency-"))
     service = ScratchService(root, extra_env)
     base = file.read_bytes()
@@ -189,7 +191,9 @@ def measure(file: Path, drops: int, burst: int, burst_rows: int, keep: bool, ext
 
         _wait(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
         not_completed = sorted(
-            Path(str(run.parameters["path"])).name for run in burst_runs() if run.state and run.state.type.value != "COMPLETED"
+            Path(str(run.parameters["path"])).name
+            for run in burst_runs()
+            if run.state and run.state.type.value != "COMPLETED"
         )
         log = service.log()
         return {
@@ -199,7 +203,10 @@ def measure(file: Path, drops: int, burst: int, burst_rows: int, keep: bool, ext
             "cpu_count": os.cpu_count(),
             "service_start_s": round(startup_s, 2),
             "drops": len(timed),
-            "drop_to_running_s": {"median": round(statistics.median(to_running), 2), "all": [round(v, 2) for v in to_running]},
+            "drop_to_running_s": {
+                "median": round(statistics.median(to_running), 2),
+                "all": [round(v, 2) for v in to_running],
+            },
             "drop_to_gold_s": {"median": round(statistics.median(to_gold), 2), "all": [round(v, 2) for v in to_gold]},
             "burst": {
                 "files": burst,

@@ -28,7 +28,9 @@ def processed_file(path: str, settings: Settings) -> str | None:
 
 
 @task(name="move-to-errors")
-def errored_file(path: str, error: BaseException, attempts: int, settings: Settings, service: ServiceSettings) -> str | None:
+def errored_file(
+    path: str, error: BaseException, attempts: int, settings: Settings, service: ServiceSettings
+) -> str | None:
     source = Path(path)
     record = lifecycle.error_record(
         source,
@@ -46,7 +48,7 @@ def errored_file(path: str, error: BaseException, attempts: int, settings: Setti
     else:
         retry = f"retry due {record.next_attempt_at:%H:%M:%S} UTC" if record.next_attempt_at else "no retry"
         logger.warning("moved %s to %s (%s): %s", source.name, destination, retry, record.reason)
-    create_markdown_artifact(
+    _ = create_markdown_artifact(
         key=reporting.artifact_key("medallion-file-summary"),
         markdown=reporting.failure_markdown(
             source.name, record.reason, record.retryable, attempts, str(destination) if destination else None
@@ -59,21 +61,21 @@ def errored_file(path: str, error: BaseException, attempts: int, settings: Setti
 @task(name="publish-artifacts")
 def file_artifacts(summary: dict[str, Any], destination: str | None, timings: dict[str, float]) -> None:
     name = str(summary.get("file_name", "file"))
-    create_markdown_artifact(
+    _ = create_markdown_artifact(
         key=reporting.artifact_key("medallion-file-summary"),
         markdown=reporting.file_summary_markdown(summary, _deployment_name(), timings, destination),
         description=f"Last file: {name}",
     )
     quality_rows = reporting.quality_rows(summary)
     if quality_rows:
-        create_table_artifact(
+        _ = create_table_artifact(
             key=reporting.artifact_key("medallion-file-quality"),
             table=quality_rows,
             description=f"Quality dimensions of {name}",
         )
     kpis = summary.get("gold_kpis")
     if kpis:
-        create_table_artifact(
+        _ = create_table_artifact(
             key=reporting.artifact_key("medallion-gold-kpis"),
             table=reporting.kpi_rows(kpis),
             description=f"Gold KPIs after {name}",
@@ -92,7 +94,11 @@ def quality_alert(scope: str, score: float, threshold: float, subject_name: str,
         payload={"scope": scope, "score": round(score, 2), "threshold": threshold, "name": subject_name},
     )
     get_run_logger().warning(
-        "quality %.1f of %s is below the threshold %.0f: event %s emitted", score, subject_name, threshold, QUALITY_EVENT
+        "quality %.1f of %s is below the threshold %.0f: event %s emitted",
+        score,
+        subject_name,
+        threshold,
+        QUALITY_EVENT,
     )
 
 

@@ -13,13 +13,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +227,3 @@ def service(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Itera
     finally:
         if handle.process is not None and handle.process.poll() is None:
             handle.stop()
-
-
-
-

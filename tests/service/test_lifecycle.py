@@ -17,7 +17,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AWKWARD_NAMES = [
     "plain.csv",
     "with spaces in it.csv",
-    "quote's \"double\".csv",
+    'quote\'s "double".csv',
     "ünïcödé-日本.csv",
     "..dots..csv",
     "a..b.csv.gz",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
+
+from deployments.names import ALL_DEPLOYMENTS
 
 from .conftest import Service, Webhook, csv_text, uci_rows, wait_until
 
@@ -147,7 +150,9 @@ def test_the_same_content_twice_loads_once_and_both_files_are_filed(service: Ser
 def test_a_burst_of_twenty_files_all_load_without_a_lock_error(service: Service) -> None:
     names = [f"burst {index:02d}.csv" for index in range(20)]
     for index, name in enumerate(names):
-        (service.raw / name).write_text(csv_text(uci_rows(800000 + index * 100, 10, day=index % 28 + 1)), encoding="utf-8")
+        (service.raw / name).write_text(
+            csv_text(uci_rows(800000 + index * 100, 10, day=index % 28 + 1)), encoding="utf-8"
+        )
 
     wait_until(lambda: set(names) <= set(service.processed_files()), 240, "all 20 files in processed")
     wait_until(
@@ -185,3 +190,39 @@ def test_quality_below_the_threshold_reaches_the_webhook(service: Service, webho
     )[0][0]
     assert score < 85
     assert "quality-token-123" not in service.log()
+
+
+def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand(service: Service) -> None:
+    async def deployments(client: Any) -> dict[str, list[str]]:
+        found = {}
+        for name in ALL_DEPLOYMENTS:
+            deployment = await client.read_deployment_by_name(name)
+            found[name] = [schedule.schedule.cron for schedule in deployment.schedules]
+        return found
+
+    assert service.call(deployments) == {
+        "medallion/file-drop": [],
+        "medallion/large-file": [],
+        "medallion/error-retry": [],
+        "incremental-processing/daily": ["0 2 * * *"],
+        "data-quality-monitoring/every-6h": ["0 */6 * * *"],
+        "historical-reprocessing/weekly": ["0 3 * * 0"],
+    }
+    dataset_rows = service.query("SELECT count(*) FROM ops.quality WHERE scope = 'dataset'")[0][0]
+
+    async def run(client: Any, name: str, parameters: dict[str, Any]) -> Any:
+        deployment = await client.read_deployment_by_name(name)
+        return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+    monitor = service.call(lambda client: run(client, "data-quality-monitoring/every-6h", {}))
+    daily = service.call(lambda client: run(client, "incremental-processing/daily", {"min_age_seconds": 0}))
+
+    def state_of(run_id: Any) -> str:
+        found = service.call(lambda client: client.read_flow_run(run_id))
+        return found.state.type.value if found.state and found.state.is_final() else ""
+
+    assert wait_until(lambda: state_of(monitor.id), 120, "the quality monitor to end") == "COMPLETED"
+    assert wait_until(lambda: state_of(daily.id), 120, "the daily run to end") == "COMPLETED"
+    assert service.query("SELECT count(*) FROM ops.quality WHERE scope = 'dataset'")[0][0] == dataset_rows + 1
+    kpis = pl.read_parquet(service.env["GOLD_EXPORT_PATH"] + "/kpis.parquet")
+    assert kpis["orders"][0] == service.query("SELECT count(DISTINCT invoice_no) FROM silver.transactions")[0][0]

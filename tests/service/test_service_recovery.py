@@ -69,4 +69,3 @@ def _alive(pid: int) -> bool:
             return status.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
-
