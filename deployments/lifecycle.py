@@ -71,6 +71,25 @@ def location_of(path: Path, settings: Settings) -> Location | None:
     return None
 
 
+Signature = tuple[int, int]
+
+
+def file_signature(path: Path) -> Signature | None:
+    """Size and modification time: a file still being written changes one of them."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def _changed_since(path: Path, expected: Signature | None) -> bool:
+    if expected is None or file_signature(path) == expected:
+        return False
+    logger.warning("%s changed while it was being loaded: left where it is for the watcher", path.name)
+    return True
+
+
 def content_sha256(path: Path, chunk_bytes: int = 4 * 1024 * 1024) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -111,10 +130,12 @@ def _move(source: Path, directory: Path) -> Path:
     return destination
 
 
-def move_to_processed(path: Path, settings: Settings, now: datetime | None = None) -> Path | None:
-    """Move a managed file to `processed/<UTC date>/` (and drop its sidecar); unmanaged files stay put."""
+def move_to_processed(
+    path: Path, settings: Settings, now: datetime | None = None, expected: Signature | None = None
+) -> Path | None:
+    """Move a managed file to `processed/<UTC date>/` (and drop its sidecar); unmanaged or changed files stay put."""
     location = location_of(path, settings)
-    if location is None:
+    if location is None or _changed_since(path, expected):
         return None
     day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
     old_sidecar = sidecar_path(path)
@@ -168,10 +189,12 @@ def read_sidecar(file_path: Path) -> ErrorRecord | None:
         return None
 
 
-def move_to_errors(path: Path, settings: Settings, record: ErrorRecord) -> Path | None:
-    """Move a managed file to `raw/errors/` (if not there yet) and write its sidecar; unmanaged files stay put."""
+def move_to_errors(
+    path: Path, settings: Settings, record: ErrorRecord, expected: Signature | None = None
+) -> Path | None:
+    """Move a managed file to `raw/errors/` (if not there yet) with its sidecar; unmanaged or changed files stay put."""
     location = location_of(path, settings)
-    if location is None:
+    if location is None or _changed_since(path, expected):
         return None
     destination = path if location == "errors" else _move(path, errors_dir(settings))
     write_sidecar(destination, record.model_copy(update={"file_name": destination.name}))

@@ -26,7 +26,7 @@ class ServiceSettings(BaseSettings):
     runner_poll_seconds: int = Field(1, alias="PREFECT_RUNNER_POLL_FREQUENCY", ge=1)
     runner_process_limit: int = Field(4, alias="PREFECT_RUNNER_PROCESS_LIMIT", ge=1)
 
-    watch_stable_seconds: float = Field(0.4, alias="WATCH_STABLE_SECONDS", gt=0)
+    watch_stable_seconds: float = Field(0.3, alias="WATCH_STABLE_SECONDS", gt=0)
     empty_file_wait_seconds: float = Field(5.0, alias="WATCH_EMPTY_FILE_SECONDS", ge=0)
     error_retry_delay_s: float = Field(300.0, alias="ERROR_RETRY_DELAY", ge=0)
     error_max_retries: int = Field(3, alias="ERROR_MAX_RETRIES", ge=0)

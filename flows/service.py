@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 
-from deployments.lifecycle import unattended_files
+from deployments.lifecycle import file_signature, unattended_files
 from deployments.names import FLOW_NAME
 from deployments.routing import file_submission
 from deployments.settings import load_service_settings
@@ -43,16 +44,17 @@ def medallion_file(
     started = time.monotonic()
     with concurrency(service.warehouse_limit_name, occupy=1):
         acquired = time.monotonic()
+        signature = file_signature(Path(path))
         logger.info("holding the warehouse after %.1f s in the queue", acquired - started)
         try:
             summary = medallion.fn(
                 path=path, mode=mode, enable_external_enrichment=enable_external_enrichment, batch_rows=batch_rows
             )
         except Exception as error:
-            errored_file(path, error, attempt, settings, service)
+            errored_file(path, error, attempt, settings, service, signature)
             raise
         loaded = time.monotonic()
-    destination = processed_file(path, settings)
+    destination = processed_file(path, settings, signature)
     file_artifacts(summary, destination, {"waiting for the warehouse": acquired - started, "load": loaded - acquired})
     if summary.get("quality_below_threshold"):
         quality_alert(

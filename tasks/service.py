@@ -18,10 +18,10 @@ from medallion.settings import Settings
 
 
 @task(name="move-to-processed")
-def processed_file(path: str, settings: Settings) -> str | None:
-    destination = lifecycle.move_to_processed(Path(path), settings)
+def processed_file(path: str, settings: Settings, loaded: lifecycle.Signature | None) -> str | None:
+    destination = lifecycle.move_to_processed(Path(path), settings, expected=loaded)
     if destination is None:
-        get_run_logger().info("%s is outside the watched folder: left where it is", path)
+        get_run_logger().info("%s left where it is (outside the watched folders, or changed since)", path)
         return None
     get_run_logger().info("moved %s to %s", Path(path).name, destination)
     return str(destination)
@@ -29,7 +29,12 @@ def processed_file(path: str, settings: Settings) -> str | None:
 
 @task(name="move-to-errors")
 def errored_file(
-    path: str, error: BaseException, attempts: int, settings: Settings, service: ServiceSettings
+    path: str,
+    error: BaseException,
+    attempts: int,
+    settings: Settings,
+    service: ServiceSettings,
+    loaded: lifecycle.Signature | None,
 ) -> str | None:
     source = Path(path)
     record = lifecycle.error_record(
@@ -41,10 +46,10 @@ def errored_file(
         service=service,
         sha256=lifecycle.content_sha256(source) if source.is_file() else None,
     )
-    destination = lifecycle.move_to_errors(source, settings, record)
+    destination = lifecycle.move_to_errors(source, settings, record, expected=loaded)
     logger = get_run_logger()
     if destination is None:
-        logger.info("%s is outside the watched folder: left where it is", path)
+        logger.info("%s left where it is (outside the watched folders, or changed since)", path)
     else:
         retry = f"retry due {record.next_attempt_at:%H:%M:%S} UTC" if record.next_attempt_at else "no retry"
         logger.warning("moved %s to %s (%s): %s", source.name, destination, retry, record.reason)

@@ -211,7 +211,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Itera
             "STAGING_PATH": str(root / "staging"),
             "ENABLE_EXTERNAL_ENRICHMENT": "false",
             "SEED_SAMPLE_ON_FIRST_START": "false",
-            "WATCH_STABLE_SECONDS": "0.4",
+            "WATCH_STABLE_SECONDS": "0.3",
             "ERROR_RETRY_DELAY": "2",
             "ERROR_MAX_RETRIES": "2",
             "ERROR_SCAN_INTERVAL": "0.5",

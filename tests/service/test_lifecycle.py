@@ -142,3 +142,17 @@ def test_files_are_routed_by_size_with_content_keys(settings: Settings) -> None:
         2,
         "medallion/error-retry/abc/attempt-2",
     )
+
+
+def test_a_file_that_changed_while_it_was_loaded_stays_for_the_watcher(settings: Settings) -> None:
+    source = settings.raw_data_path / "growing.csv"
+    source.write_text("header\n", encoding="utf-8")
+    loaded = lifecycle.file_signature(source)
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write("one more row\n")
+    service = load_service_settings()
+    record = lifecycle.error_record(source, RuntimeError("x"), 1, None, None, service, now=NOW)
+    assert lifecycle.move_to_processed(source, settings, now=NOW, expected=loaded) is None
+    assert lifecycle.move_to_errors(source, settings, record, expected=loaded) is None
+    assert source.read_text(encoding="utf-8") == "header\none more row\n"
+    assert lifecycle.move_to_processed(source, settings, now=NOW, expected=lifecycle.file_signature(source)) is not None

@@ -39,7 +39,15 @@ def silver_rows_of(service: Service, name: str) -> int:
 
 
 def final_states(service: Service, name: str) -> list[str]:
-    return sorted(run.state.type.value for run in service.runs_for(name) if run.state is not None)
+    """The sorted end states of every run of `name`, once none is still scheduled or running."""
+
+    def ended() -> list[str] | None:
+        runs = service.runs_for(name)
+        if runs and all(run.state is not None and run.state.is_final() for run in runs):
+            return sorted(run.state.type.value for run in runs)
+        return None
+
+    return wait_until(ended, 60, f"every run of {name} to end")
 
 
 def test_a_small_file_loads_moves_to_processed_and_publishes_artifacts(service: Service) -> None:
@@ -49,7 +57,7 @@ def test_a_small_file_loads_moves_to_processed_and_publishes_artifacts(service: 
     moved = wait_until(lambda: service.processed_files().get(name), RUN_DEADLINE_S, f"{name} in processed")
     assert moved.parent.parent == service.processed
     assert not (service.raw / name).exists()
-    wait_until(lambda: final_states(service, name) == ["COMPLETED"], 30, "the run to complete")
+    assert final_states(service, name) == ["COMPLETED"]
     (run,) = service.runs_for(name)
     assert run.name == f"file-drop: {name}"
     assert {"medallion", "file-drop", "small"} <= set(run.tags)
@@ -123,7 +131,7 @@ def test_a_half_written_file_is_loaded_once_when_complete(service: Service) -> N
             time.sleep(0.1)
 
     wait_until(lambda: service.processed_files().get(name), RUN_DEADLINE_S, f"{name} in processed")
-    wait_until(lambda: final_states(service, name) == ["COMPLETED"], 30, "one completed run")
+    assert final_states(service, name) == ["COMPLETED"]
     assert ledger(service, name)[0][:3] == ("loaded", 40, 40)
     assert silver_rows_of(service, name) == 40
 
