@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     source_currency: str = Field("GBP", alias="SOURCE_CURRENCY", pattern=r"^[A-Z]{3}$")
     ambiguous_date_order: DateOrder = Field(DateOrder.MONTH_FIRST, alias="AMBIGUOUS_DATE_ORDER")
     large_file_bytes: int = Field(10 * 1024 * 1024, alias="LARGE_FILE_BYTES", gt=0)
-    batch_rows: int = Field(1_000_000, alias="BATCH_ROWS", gt=0)
+    batch_rows: int = Field(500_000, alias="BATCH_ROWS", gt=0)
     duckdb_memory_limit: str = Field(
         "1GB", alias="DUCKDB_MEMORY_LIMIT", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
     )

@@ -148,27 +148,14 @@ def load_silver(file_id: str, settings: Settings, handoff: BronzeHandoff | None 
         context = warehouse.bronze_context(connection, file_id)
     parsing = silver.date_parsing(context.distinct_dates, settings.ambiguous_date_order, context.file_name)
     dates = silver.parsed_dates(context.distinct_dates, parsing)
-    counts: quality.QualityCounts | None = None
-    reasons: dict[str, int] = {}
-    with warehouse_connection(settings) as connection:
+    with warehouse_connection(settings) as connection, connection.cursor() as reading:
         with warehouse.SilverPublication(connection, file_id, context.file_name, settings.source_currency) as out:
-            for batch in _bronze_batches(connection, file_id, context.rows, settings.batch_rows, handoff):
-                typed = silver.typed_rows(batch.lazy(), dates, context.duplicate_rows)
-                silver_rows, rejected_rows = silver.silver_frames(typed)
-                summary = quality.quality_summary(typed, context.inconsistent_invoices)
-                silver_frame, rejected_frame, summary_frame = pl.collect_all([silver_rows, rejected_rows, summary])
-                batch_counts = quality.counts_of(summary_frame)
-                out.add(
-                    silver.SilverSplit(
-                        silver=silver_frame,
-                        rejected=rejected_frame,
-                        duplicate_rows=batch_counts.rows - batch_counts.unique_rows,
-                    )
-                )
-                counts = batch_counts if counts is None else counts + batch_counts
-                for reason, count in rejected_frame.group_by("reason").len().rows():
-                    reasons[reason] = reasons.get(reason, 0) + count
+            splits = SilverSplits(
+                _bronze_batches(reading, file_id, context.rows, settings.batch_rows, handoff), dates, context
+            )
+            out.add(splits)
             out.finish(date_formats=parsing.formats, date_order_source=parsing.order_source)
+    counts, reasons = splits.counts, splits.reasons
     assert counts is not None
     return SilverReport(
         file_id=file_id,
@@ -182,6 +169,31 @@ def load_silver(file_id: str, settings: Settings, handoff: BronzeHandoff | None 
         superseded=out.superseded,
         quality_counts=counts,
     )
+
+
+class SilverSplits:
+    """Silver splits of a file's batches, produced as they are consumed, adding up quality counts as they go."""
+
+    def __init__(self, batches: Iterator[pl.DataFrame], dates: pl.DataFrame, context: warehouse.BronzeContext) -> None:
+        self.batches = batches
+        self.dates = dates
+        self.context = context
+        self.counts: quality.QualityCounts | None = None
+        self.reasons: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[silver.SilverSplit]:
+        for batch in self.batches:
+            typed = silver.typed_rows(batch.lazy(), self.dates, self.context.duplicate_rows)
+            silver_rows, rejected_rows = silver.silver_frames(typed)
+            summary = quality.quality_summary(typed, self.context.inconsistent_invoices)
+            silver_frame, rejected_frame, summary_frame = pl.collect_all([silver_rows, rejected_rows, summary])
+            counts = quality.counts_of(summary_frame)
+            self.counts = counts if self.counts is None else self.counts + counts
+            for reason, count in rejected_frame.group_by("reason").len().rows():
+                self.reasons[reason] = self.reasons.get(reason, 0) + count
+            yield silver.SilverSplit(
+                silver=silver_frame, rejected=rejected_frame, duplicate_rows=counts.rows - counts.unique_rows
+            )
 
 
 def _bronze_batches(

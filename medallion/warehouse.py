@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 from pydantic import BaseModel
 
 from medallion.errors import WarehouseBusyError
@@ -66,7 +67,7 @@ def now() -> datetime:
 
 @contextmanager
 def open_warehouse(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "1GB"
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "768MB"
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection with the schema in place; waits while another process holds the file.
 
@@ -107,6 +108,51 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
         connection.rollback()
         raise
     connection.commit()
+
+
+class FrameStream:
+    """Frames handed to DuckDB as one Arrow stream, so a whole file is one INSERT with bounded memory.
+
+    DuckDB reports an exception raised while the frames are produced as its own error; `reraise` restores it.
+    """
+
+    def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
+        self._frames = iter(frames)
+        self.rows = 0
+        self.batches = 0
+        self.only_frame: pl.DataFrame | None = None
+        self.error: BaseException | None = None
+        first = next(self._frames, None)
+        self._first = first
+        self.schema = first.to_arrow().schema if first is not None else None
+
+    def reader(self) -> pa.RecordBatchReader:
+        if self.schema is None:
+            raise ValueError("an empty stream has no schema")
+        return pa.RecordBatchReader.from_batches(self.schema, self._arrow_batches())
+
+    def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            frames = self._frames if self._first is None else _chain(self._first, self._frames)
+            for frame in frames:
+                self.rows += frame.height
+                self.batches += 1
+                self.only_frame = frame if self.batches == 1 else None
+                yield from frame.to_arrow().cast(self.schema).to_batches()
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def reraise(self, error: BaseException) -> None:
+        """Raise what the producer raised, if the DuckDB error came from there, else the DuckDB error."""
+        if self.error is not None:
+            raise self.error from None
+        raise error
+
+
+def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    yield first
+    yield from rest
 
 
 def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> dict[str, Any] | None:
@@ -151,29 +197,29 @@ def publish_bronze(
     Returns the row count and, when the file came in a single batch, that batch.
     """
     ingested_at = now()
-    count = 0
-    kept: list[pl.DataFrame] = []
+    stream = FrameStream(batches)
     with transaction(connection):
         connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
-        for batch in batches:
-            connection.register("bronze_batch", batch)
-            connection.execute(
-                """INSERT INTO bronze.transactions BY NAME
-                   SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
-                          invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id,
-                          country, parse_error
-                   FROM bronze_batch""",
-                [profile.file_id, profile.file_name, ingested_at],
-            )
-            connection.unregister("bronze_batch")
-            count += batch.height
-            kept = [batch] if not kept and count == batch.height else []
+        if stream.schema is not None:
+            connection.register("bronze_batches", stream.reader())
+            try:
+                connection.execute(
+                    """INSERT INTO bronze.transactions BY NAME
+                       SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
+                              invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id,
+                              country, parse_error
+                       FROM bronze_batches""",
+                    [profile.file_id, profile.file_name, ingested_at],
+                )
+            except duckdb.Error as error:
+                stream.reraise(error)
+            connection.unregister("bronze_batches")
         _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
         connection.execute(
             "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
-            [count, ingested_at, profile.file_id],
+            [stream.rows, ingested_at, profile.file_id],
         )
-    return count, (kept[0] if kept else None)
+    return stream.rows, stream.only_frame
 
 
 def record_failure(
@@ -336,24 +382,38 @@ class SilverPublication:
             raise
         return self
 
-    def add(self, split: SilverSplit) -> None:
+    def add(self, splits: Iterable[SilverSplit]) -> None:
+        """Insert the silver rows of every split as one stream; the rejected rows follow in one insert."""
+        rejected: list[pl.DataFrame] = []
+
+        def silver_frames() -> Iterator[pl.DataFrame]:
+            for split in splits:
+                rejected.append(split.rejected)
+                self.rejected_rows += split.rejected.height
+                self.duplicate_rows += split.duplicate_rows
+                yield split.silver
+
+        stream = FrameStream(silver_frames())
         connection = self.connection
-        connection.register("silver_batch", split.silver)
-        connection.execute(
-            """INSERT INTO silver.transactions BY NAME
-               SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batch""",
-            [self.file_id, self.file_name, self.currency],
-        )
-        connection.unregister("silver_batch")
-        connection.register("rejected_batch", split.rejected)
-        connection.execute(
-            "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_batch",
-            [self.file_id, self.file_name],
-        )
-        connection.unregister("rejected_batch")
-        self.silver_rows += split.silver.height
-        self.rejected_rows += split.rejected.height
-        self.duplicate_rows += split.duplicate_rows
+        if stream.schema is not None:
+            connection.register("silver_batches", stream.reader())
+            try:
+                connection.execute(
+                    """INSERT INTO silver.transactions BY NAME
+                       SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
+                    [self.file_id, self.file_name, self.currency],
+                )
+            except duckdb.Error as error:
+                stream.reraise(error)
+            connection.unregister("silver_batches")
+        self.silver_rows += stream.rows
+        if rejected:
+            connection.register("rejected_rows", pl.concat(rejected, how="vertical"))
+            connection.execute(
+                "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
+                [self.file_id, self.file_name],
+            )
+            connection.unregister("rejected_rows")
 
     def finish(self, *, date_formats: list[str], date_order_source: str) -> None:
         """Record the totals in the ledger; the rows become visible when the block ends without error."""
