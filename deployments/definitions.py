@@ -29,14 +29,10 @@ class DeploymentSpec:
     def short_name(self) -> str:
         return self.name.split("/", 1)[1]
 
-    @property
-    def module_entrypoint(self) -> str:
-        """`flows.service.medallion_file` for `flows/service.py:medallion_file`."""
-        file_path, function = self.entrypoint.split(":")
-        return file_path.removesuffix(".py").replace("/", ".") + "." + function
 
-
-FILE_ENTRYPOINT = "flows/service.py:medallion_file"
+# Module paths, not `flows/service.py:...`: Prefect puts a script's own folder first on sys.path, where
+# flows/medallion.py would shadow the `medallion` package.
+FILE_ENTRYPOINT = "flows.service.medallion_file"
 
 SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
@@ -62,21 +58,21 @@ SPECS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         name=names.INCREMENTAL,
-        entrypoint="flows/service.py:incremental_processing",
+        entrypoint="flows.service.incremental_processing",
         description="Daily: catch up on files the watcher missed, refresh expired enrichment, rebuild gold.",
         cron="0 2 * * *",
         tags=("medallion", "maintenance"),
     ),
     DeploymentSpec(
         name=names.QUALITY_MONITORING,
-        entrypoint="flows/service.py:data_quality_monitoring",
+        entrypoint="flows.service.data_quality_monitoring",
         description="Every 6 hours: score the whole silver table, record it, alert below QUALITY_ALERT_THRESHOLD.",
         cron="0 */6 * * *",
         tags=("medallion", "maintenance", "quality"),
     ),
     DeploymentSpec(
         name=names.HISTORICAL,
-        entrypoint="flows/service.py:historical_reprocessing",
+        entrypoint="flows.service.historical_reprocessing",
         description="Weekly: rebuild silver and gold from bronze, each swapped in atomically.",
         cron="0 3 * * 0",
         tags=("medallion", "maintenance"),
@@ -97,7 +93,7 @@ def runner_deployments() -> list[RunnerDeployment]:
 
     built = []
     for spec in SPECS:
-        module_name, function = spec.module_entrypoint.rsplit(".", 1)
+        module_name, function = spec.entrypoint.rsplit(".", 1)
         flow = getattr(importlib.import_module(module_name), function)
         built.append(
             flow.to_deployment(

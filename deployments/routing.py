@@ -18,6 +18,7 @@ class Submission:
     run_name: str
     tags: tuple[str, ...]
     idempotency_key: str = field(default="")
+    signature: tuple[int, int] | None = None
 
     def key(self) -> str:
         return self.idempotency_key or f"{self.deployment}/{self.sha256}"
@@ -27,7 +28,9 @@ def _short(deployment: str) -> str:
     return deployment.split("/", 1)[1]
 
 
-def file_submission(path: Path, size_bytes: int, sha256: str, settings: Settings) -> Submission:
+def file_submission(
+    path: Path, size_bytes: int, sha256: str, settings: Settings, signature: tuple[int, int] | None = None
+) -> Submission:
     """A dropped file: large files stream in batches with live enrichment deferred."""
     large = size_bytes > settings.large_file_bytes
     deployment = LARGE_FILE if large else FILE_DROP
@@ -38,6 +41,7 @@ def file_submission(path: Path, size_bytes: int, sha256: str, settings: Settings
         parameters={"path": str(path), "mode": "large" if large else "standard"},
         run_name=f"{_short(deployment)}: {path.name}",
         tags=("medallion", _short(deployment), "large" if large else "small"),
+        signature=signature,
     )
 
 

@@ -31,6 +31,7 @@ class Submitter:
         self._stop = stop
         self._busy_requeue_s = busy_requeue_s
         self.submitted: list[tuple[Submission, str]] = []
+        self._accepted_keys: set[str] = set()
 
     def put(self, submission: Submission) -> None:
         self._queue.put(submission)
@@ -68,6 +69,11 @@ class Submitter:
             if not submission.path.exists():
                 logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
                 return
+            if submission.signature is not None and lifecycle.file_signature(submission.path) != submission.signature:
+                logger.info(
+                    "%s changed since it was queued: its new content is queued on its own", submission.path.name
+                )
+                return
             run = cast(
                 FlowRun,
                 run_deployment(
@@ -80,22 +86,25 @@ class Submitter:
                 ),
             )
             state = run.state
-            if state is None or not state.is_final():
-                if run.parameters.get("path") == submission.parameters["path"]:
-                    logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
-                    self.submitted.append((submission, str(run.id)))
-                    return
-                logger.info(
-                    "the same content as %r is in flight as run %s: trying again in %.0f s",
-                    submission.path.name,
-                    run.id,
-                    self._busy_requeue_s,
-                )
-                timer = threading.Timer(self._busy_requeue_s, self.put, args=(submission,))
-                timer.daemon = True
-                timer.start()
+            if state is not None and state.is_final():
+                key = f"{submission.key()}/after/{run.id}"
+                continue
+            if run.parameters.get("path") == submission.parameters["path"] and key not in self._accepted_keys:
+                self._accepted_keys.add(key)
+                logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
+                self.submitted.append((submission, str(run.id)))
                 return
-            key = f"{submission.key()}/after/{run.id}"
+            # The same content is in flight (under this name or another): decide again once that run has ended.
+            logger.info(
+                "run %s of the same content as %r is in flight: checking again in %.0f s",
+                run.id,
+                submission.path.name,
+                self._busy_requeue_s,
+            )
+            timer = threading.Timer(self._busy_requeue_s, self.put, args=(submission,))
+            timer.daemon = True
+            timer.start()
+            return
         logger.error("%s was submitted %d times already: giving up", submission.path.name, _MAX_KEY_CHAIN)
 
 
@@ -176,14 +185,14 @@ class FolderWatcher:
             if self._submitted.get(path) == (status.st_size, status.st_mtime_ns):
                 continue
             self._submitted[path] = (status.st_size, status.st_mtime_ns)
-            self._queue_file(path, status.st_size)
+            self._queue_file(path, status.st_size, (status.st_size, status.st_mtime_ns))
 
-    def _queue_file(self, path: Path, size: int) -> None:
+    def _queue_file(self, path: Path, size: int, signature: tuple[int, int]) -> None:
         try:
             sha256 = lifecycle.content_sha256(path)
         except FileNotFoundError:
             return
-        submission = file_submission(path, size, sha256, self._settings)
+        submission = file_submission(path, size, sha256, self._settings, signature)
         logger.info("%r stopped growing at %s bytes: queued for %s", path.name, f"{size:,}", submission.deployment)
         self._submitter.put(submission)
 

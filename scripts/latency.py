@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/latency.py [--file data/sample/online_retail_sample.csv] [--drops 10] [--burst 50]
 
-Each timed drop is a copy of --file with one extra row, so its content (and file id) is new. Times are
+Each timed drop is a copy of --file with one extra row, so its content (and file id) is new, dropped once
+the previous run has ended and its process exited (a quiet service, as for a single drop). Times are
 measured from the moment the finished file appears in the watched folder (an atomic rename) to the run's
 Running state (the server's start time) and to the ledger's `finished_at` (gold published in DuckDB).
 Prints the figures and writes them as JSON (default data/bench/latency.json).
@@ -96,6 +97,14 @@ class ScratchService:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
+    def idle(self) -> bool:
+        """No run in flight and no flow-run process left: the next drop meets a quiet service."""
+        if self.process is None:
+            return True
+        runs = self.runs()
+        flow_processes = [pid for pid in _descendants(self.process.pid) if "prefect.engine" in _command(pid)]
+        return not flow_processes and all(run.state is None or run.state.is_final() for run in runs)
+
     def processed_names(self) -> set[str]:
         return {path.name for path in self.processed.glob("*/*")}
 
@@ -119,6 +128,27 @@ class ScratchService:
         dropped = time.time()
         os.replace(aside, self.raw / name)
         return dropped
+
+
+def _descendants(pid: int) -> list[int]:
+    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in table.splitlines():
+        child, parent = (int(part) for part in line.split())
+        children.setdefault(parent, []).append(child)
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _variant(base: bytes, index: int) -> bytes:
@@ -168,6 +198,7 @@ def measure(
             name = f"drop {index:02d}{''.join(file.suffixes)}"
             dropped_at[name] = service.drop(name, _variant(base, index))
             _wait(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
+            _wait(lambda: service.idle(), 120, "the run's process to exit", 0.2)
         runs = {Path(str(run.parameters.get("path", ""))).name: run for run in service.runs()}
         finished = _ledger_finished(service)
         timed = [name for name in dropped_at if not name.startswith("drop 00")]
