@@ -12,6 +12,8 @@ from tasks.enrichment import enrichment_layer
 from tasks.layers import bronze_layer, failure_record, gold_layer, quality_layer, silver_layer
 
 MODES = ("standard", "large", "conservative")
+# Error retries run with smaller batches: less memory and shorter DuckDB statements than the run that failed.
+CONSERVATIVE_BATCH_ROWS = 100_000
 
 
 @flow(name="medallion", log_prints=False, validate_parameters=True)
@@ -29,6 +31,8 @@ def medallion(
         overrides["ENABLE_EXTERNAL_ENRICHMENT"] = enable_external_enrichment
     if batch_rows is not None:
         overrides["BATCH_ROWS"] = batch_rows
+    elif mode == "conservative":
+        overrides["BATCH_ROWS"] = CONSERVATIVE_BATCH_ROWS
     settings = load_settings(**overrides)
 
     bronze = bronze_layer(path, settings)
