@@ -101,9 +101,9 @@ class ScratchService:
         """No run in flight and no flow-run process left: the next drop meets a quiet service."""
         if self.process is None:
             return True
-        runs = self.runs()
+        file_runs = [run for run in self.runs() if run.parameters.get("path")]
         flow_processes = [pid for pid in _descendants(self.process.pid) if "prefect.engine" in _command(pid)]
-        return not flow_processes and all(run.state is None or run.state.is_final() for run in runs)
+        return not flow_processes and all(run.state is None or run.state.is_final() for run in file_runs)
 
     def processed_names(self) -> set[str]:
         return {path.name for path in self.processed.glob("*/*")}
@@ -145,6 +145,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _command(pid: int) -> str:
+    """The command line of a live process ("" for a zombie or a process gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -272,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra service setting")
     arguments = parser.parse_args(argv)
     extra = dict(item.split("=", 1) for item in arguments.env)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     figures = measure(arguments.file, arguments.drops, arguments.burst, arguments.burst_rows, arguments.keep, extra)
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
