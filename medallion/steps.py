@@ -145,29 +145,66 @@ def load_silver(file_id: str, settings: Settings, handoff: BronzeHandoff | None 
     bronze left one (the rows in memory, or the unchanged file to read again), else from the warehouse.
     """
     with warehouse_connection(settings) as connection:
-        context = warehouse.bronze_context(connection, file_id)
+        return _file_silver(connection, file_id, settings, handoff, rebuild=False)
+
+
+def rebuild_silver(settings: Settings) -> dict[str, int]:
+    """Rebuild silver from bronze with today's transforms for every live file, swapped in atomically."""
+    with warehouse_connection(settings) as connection:
+        files = warehouse.live_files(connection)
+        warehouse.prepare_silver_rebuild(connection)
+        reports = [_file_silver(connection, file_id, settings, None, rebuild=True) for file_id, _ in files]
+        warehouse.swap_in_rebuilt_silver(
+            connection,
+            [
+                (
+                    report.file_id,
+                    report.silver_rows,
+                    report.rejected_rows,
+                    report.duplicate_rows,
+                    report.quality_counts,
+                    quality.quality_scores(report.quality_counts, settings.quality_weights),
+                )
+                for report in reports
+            ],
+            threshold=settings.quality_alert_threshold,
+        )
+    return {
+        "files": len(reports),
+        "silver_rows": sum(report.silver_rows for report in reports),
+        "rejected_rows": sum(report.rejected_rows for report in reports),
+        "duplicate_rows": sum(report.duplicate_rows for report in reports),
+    }
+
+
+def _file_silver(
+    connection: Any, file_id: str, settings: Settings, handoff: BronzeHandoff | None, *, rebuild: bool
+) -> SilverReport:
+    context = warehouse.bronze_context(connection, file_id)
     parsing = silver.date_parsing(context.distinct_dates, settings.ambiguous_date_order, context.file_name)
     dates = silver.parsed_dates(context.distinct_dates, parsing)
-    with warehouse_connection(settings) as connection, connection.cursor() as reading:
-        with warehouse.SilverPublication(connection, file_id, context.file_name, settings.source_currency) as out:
+    with connection.cursor() as reading:
+        publication = warehouse.SilverPublication(
+            connection, file_id, context.file_name, settings.source_currency, rebuild=rebuild
+        )
+        with publication as out:
             splits = SilverSplits(
                 _bronze_batches(reading, file_id, context.rows, settings.batch_rows, handoff), dates, context
             )
             out.add(splits)
             out.finish(date_formats=parsing.formats, date_order_source=parsing.order_source)
-    counts, reasons = splits.counts, splits.reasons
-    assert counts is not None
+    assert splits.counts is not None
     return SilverReport(
         file_id=file_id,
         bronze_rows=context.rows,
         silver_rows=out.silver_rows,
         rejected_rows=out.rejected_rows,
         duplicate_rows=out.duplicate_rows,
-        rejected_by_reason=dict(sorted(reasons.items())),
+        rejected_by_reason=dict(sorted(splits.reasons.items())),
         date_formats=parsing.formats,
         date_order_source=parsing.order_source,
         superseded=out.superseded,
-        quality_counts=counts,
+        quality_counts=splits.counts,
     )
 
 
@@ -229,6 +266,22 @@ def score_quality(file_id: str, counts: quality.QualityCounts, settings: Setting
             threshold=threshold,
         )
     return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
+
+
+def score_dataset(settings: Settings) -> quality.QualityScores:
+    """Score every file now in silver together and record it as a `dataset` row of the quality history."""
+    with warehouse_connection(settings) as connection:
+        counts = warehouse.live_quality_counts(connection)
+        scores = quality.quality_scores(counts, settings.quality_weights)
+        warehouse.record_quality(
+            connection,
+            scope="dataset",
+            file_id=None,
+            counts=counts,
+            scores=scores,
+            threshold=settings.quality_alert_threshold,
+        )
+    return scores
 
 
 def enrich_silver(settings: Settings, *, live: bool) -> dict[str, Any]:

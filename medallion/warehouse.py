@@ -344,13 +344,35 @@ def bronze_context(connection: duckdb.DuckDBPyConnection, file_id: str) -> Bronz
     )
 
 
+_INSERT_SILVER = {
+    False: """INSERT INTO silver.transactions BY NAME
+              SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
+    True: """INSERT INTO silver.transactions_rebuild BY NAME
+             SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
+}
+_INSERT_REJECTED = {
+    False: "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
+    True: "INSERT INTO silver.rejected_rebuild BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
+}
+
+
 class SilverPublication:
     """One transaction that replaces a file's silver rows batch by batch, then records the totals.
 
-    Older versions of the same file name leave silver in the same transaction.
+    Older versions of the same file name leave silver in the same transaction. With `rebuild`, the rows go to
+    the rebuild tables that `swap_in_rebuilt_silver` later puts in place of silver, and the ledger is left alone.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str, currency: str) -> None:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        file_id: str,
+        file_name: str,
+        currency: str,
+        *,
+        rebuild: bool = False,
+    ) -> None:
+        self.rebuild = rebuild
         self.connection = connection
         self.file_id = file_id
         self.file_name = file_name
@@ -363,6 +385,8 @@ class SilverPublication:
     def __enter__(self) -> SilverPublication:
         connection = self.connection
         connection.begin()
+        if self.rebuild:
+            return self
         try:
             if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [self.file_id]).fetchall():
                 raise LookupError(f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first")
@@ -398,25 +422,20 @@ class SilverPublication:
         if stream.schema is not None:
             connection.register("silver_batches", stream.reader())
             try:
-                connection.execute(
-                    """INSERT INTO silver.transactions BY NAME
-                       SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
-                    [self.file_id, self.file_name, self.currency],
-                )
+                connection.execute(_INSERT_SILVER[self.rebuild], [self.file_id, self.file_name, self.currency])
             except duckdb.Error as error:
                 stream.reraise(error)
             connection.unregister("silver_batches")
         self.silver_rows += stream.rows
         if rejected:
             connection.register("rejected_rows", pl.concat(rejected, how="vertical"))
-            connection.execute(
-                "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
-                [self.file_id, self.file_name],
-            )
+            connection.execute(_INSERT_REJECTED[self.rebuild], [self.file_id, self.file_name])
             connection.unregister("rejected_rows")
 
     def finish(self, *, date_formats: list[str], date_order_source: str) -> None:
         """Record the totals in the ledger; the rows become visible when the block ends without error."""
+        if self.rebuild:
+            return
         for old in self.superseded:
             self.connection.execute(
                 "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?",
@@ -443,6 +462,61 @@ class SilverPublication:
             self.connection.rollback()
 
 
+def live_files(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(file_id, file_name) of every file whose rows are in silver now, oldest first."""
+    return [
+        (row[0], row[1])
+        for row in connection.execute(
+            """SELECT file_id, file_name FROM ops.files WHERE status IN ('silver', 'loaded')
+               ORDER BY silver_at, file_id"""
+        ).fetchall()
+    ]
+
+
+def prepare_silver_rebuild(connection: duckdb.DuckDBPyConnection) -> None:
+    """Empty rebuild tables shaped exactly like silver's."""
+    with transaction(connection):
+        for statement in _REBUILD_TABLES_SQL:
+            connection.execute(statement)
+
+
+def swap_in_rebuilt_silver(
+    connection: duckdb.DuckDBPyConnection,
+    totals: list[tuple[str, int, int, int, QualityCounts, QualityScores]],
+    *,
+    threshold: float,
+) -> None:
+    """Put the rebuilt tables in place of silver and record each file's new totals, all in one transaction.
+
+    `totals` holds (file_id, silver rows, rejected rows, duplicate rows, quality counts, quality scores).
+    """
+    with transaction(connection):
+        for statement in _SWAP_SQL:
+            connection.execute(statement)
+        for file_id, silver_rows, rejected_rows, duplicate_rows, counts, scores in totals:
+            connection.execute(
+                """UPDATE ops.files SET silver_rows = ?, rejected_rows = ?, duplicate_rows = ?, silver_at = ?
+                   WHERE file_id = ?""",
+                [silver_rows, rejected_rows, duplicate_rows, now(), file_id],
+            )
+            connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
+            _insert_quality(connection, "file", file_id, counts, scores, threshold)
+
+
+_REBUILD_TABLES_SQL = (
+    "DROP TABLE IF EXISTS silver.transactions_rebuild",
+    "DROP TABLE IF EXISTS silver.rejected_rebuild",
+    SCHEMA_SQL[5].replace("IF NOT EXISTS silver.transactions", "silver.transactions_rebuild"),
+    SCHEMA_SQL[6].replace("IF NOT EXISTS silver.rejected", "silver.rejected_rebuild"),
+)
+_SWAP_SQL = (
+    "DROP TABLE silver.transactions",
+    "ALTER TABLE silver.transactions_rebuild RENAME TO transactions",
+    "DROP TABLE silver.rejected",
+    "ALTER TABLE silver.rejected_rebuild RENAME TO rejected",
+)
+
+
 _DELETE_BY_FILE = {
     "silver.transactions": "DELETE FROM silver.transactions WHERE file_id = ?",
     "silver.rejected": "DELETE FROM silver.rejected WHERE file_id = ?",
@@ -462,28 +536,39 @@ def record_quality(
     with transaction(connection):
         if scope == "file":
             connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
-        connection.execute(
-            """INSERT INTO ops.quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [
-                scope,
-                file_id,
-                now(),
-                counts.rows,
-                counts.cells,
-                counts.filled_cells,
-                counts.valid_rows,
-                counts.unique_rows,
-                counts.checked_rows,
-                counts.consistent_rows,
-                scores.completeness,
-                scores.validity,
-                scores.uniqueness,
-                scores.consistency,
-                scores.score,
-                threshold,
-                scores.score >= threshold,
-            ],
-        )
+        _insert_quality(connection, scope, file_id, counts, scores, threshold)
+
+
+def _insert_quality(
+    connection: duckdb.DuckDBPyConnection,
+    scope: str,
+    file_id: str | None,
+    counts: QualityCounts,
+    scores: QualityScores,
+    threshold: float,
+) -> None:
+    connection.execute(
+        "INSERT INTO ops.quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            scope,
+            file_id,
+            now(),
+            counts.rows,
+            counts.cells,
+            counts.filled_cells,
+            counts.valid_rows,
+            counts.unique_rows,
+            counts.checked_rows,
+            counts.consistent_rows,
+            scores.completeness,
+            scores.validity,
+            scores.uniqueness,
+            scores.consistency,
+            scores.score,
+            threshold,
+            scores.score >= threshold,
+        ],
+    )
 
 
 def live_quality_counts(connection: duckdb.DuckDBPyConnection) -> QualityCounts:

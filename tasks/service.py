@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import deployment, flow_run
 
-from deployments import lifecycle, maintenance, reporting
+from deployments import lifecycle, reporting
 from deployments.names import QUALITY_EVENT
 from deployments.settings import ServiceSettings
 from medallion import steps
@@ -122,13 +122,13 @@ def gold_rebuild(settings: Settings) -> dict[str, Any]:
 
 @task(name="dataset-quality", retries=2, retry_delay_seconds=2)
 def dataset_quality(settings: Settings) -> dict[str, float]:
-    scores = maintenance.dataset_quality(settings)
+    scores = steps.score_dataset(settings)
     get_run_logger().info("whole silver table scores %.1f: %s", scores.score, scores.model_dump())
     return scores.model_dump()
 
 
 @task(name="silver-rebuild")
-def silver_rebuild(settings: Settings) -> dict[str, Any]:
-    report = steps.rebuild_silver(settings)  # type: ignore[attr-defined]
+def silver_rebuild(settings: Settings) -> dict[str, int]:
+    report = steps.rebuild_silver(settings)
     get_run_logger().info("silver rebuilt from bronze: %s", report)
-    return dict(report) if isinstance(report, dict) else {"result": str(report)}
+    return report

@@ -62,9 +62,7 @@ def layer_counts(path: Path) -> dict[str, int]:
     return {name: table(path, f"SELECT count(*) AS n FROM {name}")["n"][0] for name in names}  # noqa: S608
 
 
-def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(settings: Settings, tmp_path: Path) -> None:
     source = shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)
     summary = medallion(str(source))
 
@@ -73,10 +71,7 @@ def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
     assert summary["status"] == "loaded"
     assert summary["bronze_rows"] == raw_rows == 5076
     assert summary["duplicate_rows"] == duplicates > 0
-    assert (
-        summary["bronze_rows"]
-        == summary["silver_rows"] + summary["rejected_rows"] + summary["duplicate_rows"]
-    )
+    assert summary["bronze_rows"] == summary["silver_rows"] + summary["rejected_rows"] + summary["duplicate_rows"]
     ledger = table(settings.warehouse_path, "SELECT * FROM ops.files").row(0, named=True)
     assert ledger["status"] == "loaded"
     assert ledger["bronze_rows"] == ledger["silver_rows"] + ledger["rejected_rows"] + ledger["duplicate_rows"]
@@ -138,9 +133,7 @@ def test_the_sample_loads_with_every_row_accounted_for_and_gold_matching(
     gold_top = pl.read_parquet(settings.gold_export_path / "top_products.parquet").head(5)
     assert gold_top["stock_code"].to_list() == top["stock_code"].to_list()
 
-    quality = table(settings.warehouse_path, "SELECT * FROM ops.quality WHERE scope = 'file'").row(
-        0, named=True
-    )
+    quality = table(settings.warehouse_path, "SELECT * FROM ops.quality WHERE scope = 'file'").row(0, named=True)
     assert quality["uniqueness"] == pytest.approx(100 * (1 - duplicates / raw_rows), abs=0.01)
     assert quality["completeness"] < 100, "measured on rows as received: missing customers count"
     assert quality["score"] == summary["quality_score"]
@@ -157,14 +150,10 @@ def test_a_second_run_of_the_same_content_changes_nothing(settings: Settings, tm
 
     assert summary["status"] == "skipped"
     assert layer_counts(settings.warehouse_path) == before
-    assert table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(
-        gold_before
-    )
+    assert table(settings.warehouse_path, "SELECT * EXCLUDE (refreshed_at) FROM gold.kpis").equals(gold_before)
 
 
-def test_a_changed_file_with_the_same_name_replaces_its_old_version(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_a_changed_file_with_the_same_name_replaces_its_old_version(settings: Settings, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "raw" / "daily.csv",
         "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom",
@@ -196,9 +185,7 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
         return silver_rows.with_columns(pl.lit(None, pl.String).alias("country")), rejected_rows
 
     monkeypatch.setattr(steps.silver, "silver_frames", frames_with_a_row_silver_refuses)
-    second = write_csv(
-        tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France"
-    )
+    second = write_csv(tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France")
     with pytest.raises(duckdb.ConstraintException):
         medallion(str(second))
 
@@ -218,18 +205,14 @@ def test_a_bad_file_is_recorded_as_failed_and_kept(settings: Settings, tmp_path:
     with pytest.raises(Exception, match="invoice dates mix day-first and month-first orders"):
         medallion(str(path))
     assert path.read_bytes() == content
-    ledger = table(settings.warehouse_path, "SELECT status, retryable, error FROM ops.files").row(
-        0, named=True
-    )
+    ledger = table(settings.warehouse_path, "SELECT status, retryable, error FROM ops.files").row(0, named=True)
     assert ledger["status"] == "failed"
     assert ledger["retryable"] is False
     assert "mix day-first and month-first" in ledger["error"]
     assert table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0] == 0
 
 
-def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(settings: Settings, tmp_path: Path) -> None:
     from datetime import timedelta
 
     from currency_converter import CurrencyConverter, RateNotFoundError
@@ -241,10 +224,7 @@ def test_the_sample_is_enriched_offline_at_the_rate_of_each_invoice_date(
                   rate_source, country_source
            FROM silver.transactions_enriched""",
     )
-    assert (
-        enriched.height
-        == table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0]
-    )
+    assert enriched.height == table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions")["n"][0]
     ecb = CurrencyConverter()
 
     def last_business_day_rate(day: Any, currency: str) -> tuple[Any, float]:
@@ -290,3 +270,28 @@ def test_a_file_read_in_small_batches_gives_the_same_warehouse(
     assert table(batched_path, "SELECT * EXCLUDE (measured_at) FROM ops.quality WHERE scope = 'file'").equals(
         whole_quality
     )
+
+
+def test_silver_rebuilt_from_bronze_matches_the_loaded_one_and_swaps_in_whole(
+    settings: Settings, tmp_path: Path
+) -> None:
+    medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv")))
+    path = write_csv(tmp_path / "raw" / "daily.csv", "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,France")
+    medallion(str(path))
+    write_csv(path, "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France")
+    medallion(str(path))
+    columns = "file_id, row_number, invoice_no, quantity, line_amount, country, invoice_ts, is_cancellation"
+    before = table(settings.warehouse_path, f"SELECT {columns} FROM silver.transactions ORDER BY ALL")  # noqa: S608
+    ledger_before = table(settings.warehouse_path, "SELECT * EXCLUDE (silver_at) FROM ops.files ORDER BY file_id")
+
+    report = steps.rebuild_silver(settings)
+
+    assert report == {"files": 2, "silver_rows": before.height, "rejected_rows": 0, "duplicate_rows": 117}
+    after = table(settings.warehouse_path, f"SELECT {columns} FROM silver.transactions ORDER BY ALL")  # noqa: S608
+    assert after.equals(before), "the superseded version stays out"
+    ledger_after = table(settings.warehouse_path, "SELECT * EXCLUDE (silver_at) FROM ops.files ORDER BY file_id")
+    assert ledger_after.equals(ledger_before)
+    tables = table(settings.warehouse_path, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'silver'")
+    assert sorted(tables["table_name"]) == ["rejected", "transactions"]
+    enriched = table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions_enriched")
+    assert enriched["n"][0] == before.height, "the enriched view reads the rebuilt table"
