@@ -222,8 +222,10 @@ def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand
         deployment = await client.read_deployment_by_name(name)
         return await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
 
+    silver_rows = service.query("SELECT count(*) FROM silver.transactions")[0][0]
     monitor = service.call(lambda client: run(client, "data-quality-monitoring/every-6h", {}))
     daily = service.call(lambda client: run(client, "incremental-processing/daily", {"min_age_seconds": 0}))
+    weekly = service.call(lambda client: run(client, "historical-reprocessing/weekly", {}))
 
     def state_of(run_id: Any) -> str:
         found = service.call(lambda client: client.read_flow_run(run_id))
@@ -231,6 +233,8 @@ def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand
 
     assert wait_until(lambda: state_of(monitor.id), 120, "the quality monitor to end") == "COMPLETED"
     assert wait_until(lambda: state_of(daily.id), 120, "the daily run to end") == "COMPLETED"
+    assert wait_until(lambda: state_of(weekly.id), 120, "the weekly reprocessing to end") == "COMPLETED"
+    assert service.query("SELECT count(*) FROM silver.transactions")[0][0] == silver_rows
     assert service.query("SELECT count(*) FROM ops.quality WHERE scope = 'dataset'")[0][0] == dataset_rows + 1
     kpis = pl.read_parquet(service.env["GOLD_EXPORT_PATH"] + "/kpis.parquet")
     assert kpis["orders"][0] == service.query("SELECT count(DISTINCT invoice_no) FROM silver.transactions")[0][0]
