@@ -11,38 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from enrichment.redaction import redact
 from enrichment.resilience import RetryableSourceError, SourceGuard, check_response
+from medallion.silver import is_non_product_code
 
 LOCAL_SOURCE = "local_rules"
 DATAMUSE_SOURCE = "datamuse"
 OTHER = "other"
-
-NON_PRODUCT_CODES = frozenset(
-    {
-        "POST",
-        "DOT",
-        "M",
-        "D",
-        "C2",
-        "C3",
-        "S",
-        "B",
-        "CRUK",
-        "PADS",
-        "BANK CHARGES",
-        "AMAZONFEE",
-        "ADJUST",
-        "ADJUST2",
-        "TEST001",
-        "TEST002",
-        "GIFT_0001_10",
-        "GIFT_0001_20",
-        "GIFT_0001_30",
-        "GIFT_0001_40",
-        "GIFT_0001_50",
-        "DCGSSBOY",
-        "DCGSSGIRL",
-    }
-)
 
 SEASONAL_WORDS = frozenset(
     {
@@ -212,13 +185,10 @@ TAG_WORDS: dict[str, str] = {
         "colour",
     ),
     **dict.fromkeys(
-        "GLASS CERAMIC WOOD WOODEN METAL ENAMEL FELT WICKER ZINC SILK PLASTIC PAPER CRYSTAL "
-        "POLYESTER".split(),
+        "GLASS CERAMIC WOOD WOODEN METAL ENAMEL FELT WICKER ZINC SILK PLASTIC PAPER CRYSTAL POLYESTER".split(),
         "material",
     ),
-    **dict.fromkeys(
-        "VINTAGE RETRO ANTIQUE TRADITIONAL RUSTIC FRENCH SCANDINAVIAN BOHEMIAN EDWARDIAN".split(), "style"
-    ),
+    **dict.fromkeys("VINTAGE RETRO ANTIQUE TRADITIONAL RUSTIC FRENCH SCANDINAVIAN BOHEMIAN EDWARDIAN".split(), "style"),
     **dict.fromkeys("CHILDRENS CHILDS KIDS BABY GIRLS BOYS".split(), "children"),
     **dict.fromkeys("HANGING".split(), "hanging"),
 }
@@ -295,15 +265,13 @@ def categorise(stock_code: str | None, description: str | None) -> ProductRecord
     text = " ".join((description or "").upper().split())
     words = words_of(text)
     is_seasonal = any(word in SEASONAL_WORDS for word in words)
-    if code in NON_PRODUCT_CODES:
+    if code and is_non_product_code(code):
         category = "non_product"
     elif is_seasonal:
         category = "seasonal"
     else:
         category = _category_from(words) or OTHER
-    tags = sorted(
-        {TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set())
-    )
+    tags = sorted({TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set()))
     return ProductRecord(
         stock_code=stock_code,
         description=description,
@@ -361,9 +329,7 @@ class DatamuseClient:
 
     source = DATAMUSE_SOURCE
 
-    def __init__(
-        self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20
-    ) -> None:
+    def __init__(self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20) -> None:
         self.client = client
         self.guard = guard
         self.url = f"{base_url.rstrip('/')}/words"

@@ -20,6 +20,7 @@ NON_PRODUCT_CODES = frozenset(
         "M",
         "D",
         "C2",
+        "C3",
         "S",
         "B",
         "CRUK",
@@ -33,6 +34,12 @@ NON_PRODUCT_CODES = frozenset(
     }
 )
 NON_PRODUCT_PATTERN = r"^(?:GIFT_\d{4}_\d+|DCGS.*)$"
+
+
+def is_non_product_code(stock_code: str) -> bool:
+    """Postage, fees, adjustments, gift vouchers and the like: stock codes that are not goods."""
+    code = stock_code.strip().upper()
+    return code in NON_PRODUCT_CODES or re.match(NON_PRODUCT_PATTERN, code) is not None
 
 COUNTRY_ALIASES: dict[str, str] = {
     "EIRE": "Ireland",

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 import polars as pl
+from test_silver import bronze
 
 from medallion import warehouse
 from medallion.reader import FileProfile
@@ -29,25 +30,8 @@ def profile(file_id: str = "a" * 64, name: str = "sales.csv") -> FileProfile:
 
 
 def rows(*lines: tuple[str | None, ...]) -> pl.DataFrame:
-    names = [
-        "invoice_no",
-        "stock_code",
-        "description",
-        "quantity",
-        "invoice_date",
-        "unit_price",
-        "customer_id",
-        "country",
-    ]
-    frame = pl.DataFrame(
-        [dict(zip(names, line, strict=True)) for line in lines], schema=dict.fromkeys(names, pl.String)
-    )
-    return frame.select(
-        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("row_number"),
-        pl.lit(None, pl.String).alias("source_index"),
-        *names,
-        pl.lit(None, pl.String).alias("parse_error"),
-    )
+    """Bronze batch rows as the reader yields them: no lineage columns yet."""
+    return bronze(*lines).drop("file_id", "source_file")
 
 
 def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path) -> None:
@@ -80,9 +64,7 @@ def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path
         second_batch = warehouse.bronze_rows(connection, "a" * 64, 3, 4)
     assert (count, kept) == (5, None), "a file read in several batches is not handed on in memory"
     assert context.rows == 5
-    assert context.duplicate_rows.to_list() == [3, 5], (
-        "NULLs compare equal; a trailing space is a different line"
-    )
+    assert context.duplicate_rows.to_list() == [3, 5], "NULLs compare equal; a trailing space is a different line"
     assert sorted(context.distinct_dates.to_list()) == ["12/1/2010 8:26", "12/1/2010 8:28"]
     assert second_batch["row_number"].to_list() == [3, 4]
 
@@ -97,8 +79,6 @@ def test_an_invoice_naming_two_customers_or_countries_is_inconsistent(tmp_path: 
         ("C536367", "B", "X", "-1", "12/1/2010 8:26", "1", "17850", "Germany"),
     )
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(
-            connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1)
-        )
+        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
         context = warehouse.bronze_context(connection, "a" * 64)
     assert sorted(context.inconsistent_invoices.to_list()) == ["536366", "C536367"]
