@@ -113,31 +113,32 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
 class FrameStream:
     """Frames handed to DuckDB as one Arrow stream, so a whole file is one INSERT with bounded memory.
 
+    A file that fits in one frame is handed over as that frame instead, which DuckDB scans on every core.
     DuckDB reports an exception raised while the frames are produced as its own error; `reraise` restores it.
     """
 
     def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
         self._frames = iter(frames)
-        self.rows = 0
-        self.batches = 0
-        self.only_frame: pl.DataFrame | None = None
         self.error: BaseException | None = None
         first = next(self._frames, None)
-        self._first = first
+        second = next(self._frames, None) if first is not None else None
+        self._head = [frame for frame in (first, second) if frame is not None]
+        self.only_frame = first if second is None else None
+        self.rows = self.only_frame.height if self.only_frame is not None else 0
         self.schema = first.to_arrow().schema if first is not None else None
 
-    def reader(self) -> pa.RecordBatchReader:
+    def source(self) -> pl.DataFrame | pa.RecordBatchReader:
+        """What to register with DuckDB: the single frame, or a stream of all of them."""
         if self.schema is None:
             raise ValueError("an empty stream has no schema")
+        if self.only_frame is not None:
+            return self.only_frame
         return pa.RecordBatchReader.from_batches(self.schema, self._arrow_batches())
 
     def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            frames = self._frames if self._first is None else _chain(self._first, self._frames)
-            for frame in frames:
+            for frame in _chain(self._head, self._frames):
                 self.rows += frame.height
-                self.batches += 1
-                self.only_frame = frame if self.batches == 1 else None
                 yield from frame.to_arrow().cast(self.schema).to_batches()
         except BaseException as error:
             self.error = error
@@ -150,8 +151,8 @@ class FrameStream:
         raise error
 
 
-def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    yield first
+def _chain(head: list[pl.DataFrame], rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    yield from head
     yield from rest
 
 
@@ -201,7 +202,7 @@ def publish_bronze(
     with transaction(connection):
         connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
         if stream.schema is not None:
-            connection.register("bronze_batches", stream.reader())
+            connection.register("bronze_batches", stream.source())
             try:
                 connection.execute(
                     """INSERT INTO bronze.transactions BY NAME
@@ -420,7 +421,7 @@ class SilverPublication:
         stream = FrameStream(silver_frames())
         connection = self.connection
         if stream.schema is not None:
-            connection.register("silver_batches", stream.reader())
+            connection.register("silver_batches", stream.source())
             try:
                 connection.execute(_INSERT_SILVER[self.rebuild], [self.file_id, self.file_name, self.currency])
             except duckdb.Error as error:
