@@ -122,6 +122,9 @@ def profile_file(path: Path) -> FileProfile:
     delimiter = _delimiter_of(text_head)
     header = next(csv.reader(io.StringIO(text_head), delimiter=delimiter), [])
     column_map, index_column, layout = map_columns(header, path.name)
+    whole_file_read = len(head) < HEAD_BYTES
+    if whole_file_read and sum(1 for line in text_head.splitlines() if line.strip()) <= 1:
+        raise BadInputError(f"{path.name}: the file has a header but no data rows")
     return FileProfile(
         path=path,
         file_name=path.name,
