@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deployments.server import descendant_pids
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -102,7 +104,7 @@ class ScratchService:
         if self.process is None:
             return True
         file_runs = [run for run in self.runs() if run.parameters.get("path")]
-        flow_processes = [pid for pid in _descendants(self.process.pid) if "prefect.engine" in _command(pid)]
+        flow_processes = [pid for pid in descendant_pids(self.process.pid) if "prefect.engine" in _command(pid)]
         return not flow_processes and all(run.state is None or run.state.is_final() for run in file_runs)
 
     def processed_names(self) -> set[str]:
@@ -128,20 +130,6 @@ class ScratchService:
         dropped = time.time()
         os.replace(aside, self.raw / name)
         return dropped
-
-
-def _descendants(pid: int) -> list[int]:
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in table.splitlines():
-        child, parent = (int(part) for part in line.split())
-        children.setdefault(parent, []).append(child)
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def _command(pid: int) -> str:

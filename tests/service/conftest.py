@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from deployments.server import descendant_pids
+
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -113,7 +115,7 @@ class Service:
     def kill_everything(self) -> list[int]:
         """`kill -9` of every process of the service, as a power cut would."""
         assert self.process is not None
-        doomed = [self.process.pid, *descendants(self.process.pid)]
+        doomed = [self.process.pid, *descendant_pids(self.process.pid)]
         for pid in doomed:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -145,20 +147,6 @@ class Service:
 
         with warehouse.open_warehouse(self.warehouse, read_only=True, lock_timeout_s=60) as connection:
             return connection.execute(sql, parameters or []).fetchall()
-
-
-def descendants(pid: int) -> list[int]:
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in table.splitlines():
-        child, parent = (int(part) for part in line.split())
-        children.setdefault(parent, []).append(child)
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.25) -> Any:

@@ -6,7 +6,9 @@ import os
 
 import duckdb
 
-from .conftest import Service, csv_text, descendants, free_port, uci_rows, wait_until
+from deployments.server import descendant_pids
+
+from .conftest import Service, csv_text, free_port, uci_rows, wait_until
 from .test_service_files import drop, final_states, ledger, silver_rows_of
 
 
@@ -50,7 +52,7 @@ def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(serv
 
 def test_sigterm_stops_every_process_of_the_service(service: Service) -> None:
     assert service.process is not None
-    family = [service.process.pid, *descendants(service.process.pid)]
+    family = [service.process.pid, *descendant_pids(service.process.pid)]
     assert len(family) >= 3
     assert service.stop() == 0
     for pid in family:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from deployments.names import ALL_DEPLOYMENTS, FILE_DROP
+from deployments.server import descendant_pids
 
-from .conftest import PROJECT_ROOT, Service, csv_text, descendants, free_port, uci_rows, wait_until
+from .conftest import PROJECT_ROOT, Service, csv_text, free_port, uci_rows, wait_until
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -96,7 +97,7 @@ def work_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             yield handle
         finally:
             for process in reversed(processes):
-                for pid in [process.pid, *descendants(process.pid)]:
+                for pid in [process.pid, *descendant_pids(process.pid)]:
                     try:
                         os.kill(pid, 15)
                     except ProcessLookupError:
