@@ -200,3 +200,34 @@ def descendant_pids(pid: int) -> list[int]:
             found.append(child)
             stack.append(child)
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scratch_environment(root: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a self-contained service in `root`: its own server port, Prefect home and folders.
+
+    Used by the latency script and the service tests; no Prefect setting of the caller leaks in.
+    """
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    environment.update(
+        {
+            "PREFECT_HOME": str(root / "prefect"),
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(free_port()),
+            "RAW_DATA_PATH": str(root / "raw"),
+            "PROCESSED_PATH": str(root / "processed"),
+            "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
+            "GOLD_EXPORT_PATH": str(root / "gold"),
+            "STAGING_PATH": str(root / "staging"),
+            "SEED_SAMPLE_ON_FIRST_START": "false",
+            "ENABLE_EXTERNAL_ENRICHMENT": "false",
+            **overrides,
+        }
+    )
+    return environment

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,16 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deployments.server import descendant_pids
+from deployments.server import descendant_pids, scratch_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
@@ -52,22 +45,7 @@ def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.05)
 class ScratchService:
     def __init__(self, root: Path, extra_env: dict[str, str]) -> None:
         self.root = root
-        self.env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-        self.env.update(
-            {
-                "PREFECT_HOME": str(root / "prefect"),
-                "PREFECT_SERVER_API_HOST": "127.0.0.1",
-                "PREFECT_SERVER_API_PORT": str(_free_port()),
-                "RAW_DATA_PATH": str(root / "raw"),
-                "PROCESSED_PATH": str(root / "processed"),
-                "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-                "GOLD_EXPORT_PATH": str(root / "gold"),
-                "STAGING_PATH": str(root / "staging"),
-                "SEED_SAMPLE_ON_FIRST_START": "false",
-                "ENABLE_EXTERNAL_ENRICHMENT": "false",
-                **extra_env,
-            }
-        )
+        self.env = scratch_environment(root, **extra_env)
         self.raw = root / "raw"
         self.processed = root / "processed"
         self.log_path = root / "service.log"

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,18 +18,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from deployments.server import descendant_pids
+from deployments.server import descendant_pids, scratch_environment
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 START_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def uci_rows(invoice_base: int, count: int, *, customer: int = 17850, day: int = 1, price: str = "2.55") -> list[str]:
@@ -186,27 +179,15 @@ def webhook() -> Iterator[Webhook]:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("service")
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    environment.update(
-        {
-            "PREFECT_HOME": str(root / "prefect"),
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(free_port()),
-            "RAW_DATA_PATH": str(root / "raw"),
-            "PROCESSED_PATH": str(root / "processed"),
-            "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-            "GOLD_EXPORT_PATH": str(root / "gold"),
-            "STAGING_PATH": str(root / "staging"),
-            "ENABLE_EXTERNAL_ENRICHMENT": "false",
-            "SEED_SAMPLE_ON_FIRST_START": "false",
-            "WATCH_STABLE_SECONDS": "0.3",
-            "ERROR_RETRY_DELAY": "2",
-            "ERROR_MAX_RETRIES": "2",
-            "ERROR_SCAN_INTERVAL": "0.5",
-            "WAREHOUSE_LOCK_TIMEOUT": "1",
-            "QUALITY_ALERT_THRESHOLD": "85",
-            "ALERT_WEBHOOK_URL": webhook.url,
-        }
+    environment = scratch_environment(
+        root,
+        WATCH_STABLE_SECONDS="0.3",
+        ERROR_RETRY_DELAY="2",
+        ERROR_MAX_RETRIES="2",
+        ERROR_SCAN_INTERVAL="0.5",
+        WAREHOUSE_LOCK_TIMEOUT="1",
+        QUALITY_ALERT_THRESHOLD="85",
+        ALERT_WEBHOOK_URL=webhook.url,
     )
     handle = Service(root=root, env=environment, log_path=root / "service.log")
     handle.start()

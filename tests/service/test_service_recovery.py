@@ -6,9 +6,9 @@ import os
 
 import duckdb
 
-from deployments.server import descendant_pids
+from deployments.server import descendant_pids, free_port
 
-from .conftest import Service, csv_text, free_port, uci_rows, wait_until
+from .conftest import Service, csv_text, uci_rows, wait_until
 from .test_service_files import drop, final_states, ledger, silver_rows_of
 
 

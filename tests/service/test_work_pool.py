@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from deployments.names import ALL_DEPLOYMENTS, FILE_DROP
-from deployments.server import descendant_pids
+from deployments.server import descendant_pids, free_port, scratch_environment
 
-from .conftest import PROJECT_ROOT, Service, csv_text, free_port, uci_rows, wait_until
+from .conftest import PROJECT_ROOT, Service, csv_text, uci_rows, wait_until
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -36,23 +36,15 @@ def _prefect(env: dict[str, str], *arguments: str, timeout_s: float = 120) -> st
 def work_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("work-pool")
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(
-        {
-            "PREFECT_HOME": str(root / "prefect"),
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PWD": str(PROJECT_ROOT),
-            "PYTHONPATH": str(PROJECT_ROOT),
-            "RAW_DATA_PATH": str(root / "raw"),
-            "PROCESSED_PATH": str(root / "processed"),
-            "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-            "GOLD_EXPORT_PATH": str(root / "gold"),
-            "STAGING_PATH": str(root / "staging"),
-            "ENABLE_EXTERNAL_ENRICHMENT": "false",
-            "WAREHOUSE_LOCK_TIMEOUT": "1",
-        }
+    env = scratch_environment(
+        root,
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PWD=str(PROJECT_ROOT),
+        PYTHONPATH=str(PROJECT_ROOT),
+        WAREHOUSE_LOCK_TIMEOUT="1",
     )
     (root / "raw" / "errors").mkdir(parents=True)
     handle = Service(root=root, env={**env, "PREFECT_SERVER_API_PORT": str(port)}, log_path=root / "workers.log")
