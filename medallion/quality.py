@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
 from pydantic import BaseModel
 
 from medallion.reader import CANONICAL_COLUMNS
+from medallion.silver import INCONSISTENT_TABLE, TYPES_SQL
 
 DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency")
 
@@ -33,49 +33,38 @@ class QualityScores(BaseModel):
     score: float
 
 
-def quality_counts(typed: pl.LazyFrame, inconsistent_invoices: pl.Series) -> QualityCounts:
-    """Completeness, validity, uniqueness and consistency counts of typed rows (duplicates included).
-
-    `inconsistent_invoices` are the file's invoices that name more than one customer or country.
+def quality_sql(typed: str) -> str:
+    """One row of quality counts over `typed`, a query giving `silver.typed_rows_sql`'s columns: the rows as
+    received, repeats included. `unique_rows` comes from the file's repeats, not from this query.
     """
-    return counts_of(quality_summary(typed, inconsistent_invoices).collect())
-
-
-def counts_of(summary: pl.DataFrame) -> QualityCounts:
-    """QualityCounts from the one-row frame `quality_summary` gives."""
-    row = summary.row(0, named=True)
-    return QualityCounts(cells=row["rows"] * len(CANONICAL_COLUMNS), **row)
-
-
-def quality_summary(typed: pl.LazyFrame, inconsistent_invoices: pl.Series) -> pl.LazyFrame:
-    """One row of quality counts, lazily, so it can be collected together with the silver rows."""
-    filled = pl.sum_horizontal(
-        [
-            (pl.col(column).is_not_null() & ~pl.col(column).str.strip_chars().is_in(["", "nan", "NaN", "NA"]))
-            .cast(pl.Int64)
-            .sum()
-            for column in CANONICAL_COLUMNS
-        ]
+    filled = " + ".join(
+        f"count(*) FILTER (WHERE {column} IS NOT NULL AND t_{column} NOT IN ('', 'nan', 'NaN', 'NA'))"
+        for column in CANONICAL_COLUMNS
     )
-    quantity = pl.col("quantity_typed")
-    price = pl.col("unit_price_typed")
-    valid = pl.col("reject_reason").is_null() & (quantity != 0) & ((price > 0) | (pl.col("is_bad_debt") & (price < 0)))
-    sign_consistent = (
-        pl.when(pl.col("is_cancellation"))
-        .then(quantity < 0)
-        .when(pl.col("is_bad_debt"))
-        .then(quantity > 0)
-        .otherwise(quantity > 0)
-    )
-    one_order = ~pl.col("invoice_no_clean").is_in(inconsistent_invoices.implode())
-    checked = pl.col("reject_reason").is_null()
-    return typed.select(
-        pl.len().alias("rows"),
-        filled.alias("filled_cells"),
-        valid.fill_null(False).cast(pl.Int64).sum().alias("valid_rows"),
-        (~pl.col("is_duplicate")).cast(pl.Int64).sum().alias("unique_rows"),
-        checked.cast(pl.Int64).sum().alias("checked_rows"),
-        (checked & sign_consistent & one_order).fill_null(False).cast(pl.Int64).sum().alias("consistent_rows"),
+    return f"""
+    SELECT count(*) AS rows,
+        {filled} AS filled_cells,
+        count(*) FILTER (WHERE {TYPES_SQL} AND quantity_typed <> 0
+                         AND (unit_price_typed > 0 OR (is_bad_debt AND unit_price_typed < 0))) AS valid_rows,
+        count(*) FILTER (WHERE {TYPES_SQL}) AS checked_rows,
+        count(*) FILTER (WHERE {TYPES_SQL}
+                         AND CASE WHEN is_cancellation THEN quantity_typed < 0 ELSE quantity_typed > 0 END
+                         AND invoice_no_clean NOT IN (SELECT invoice_no FROM {INCONSISTENT_TABLE}))
+            AS consistent_rows
+    FROM ({typed})"""  # noqa: S608 - built from constants and the caller's query only
+
+
+def counts_of(row: dict[str, int], duplicate_rows: int) -> QualityCounts:
+    """QualityCounts from the row of `quality_sql` and the number of exact repeats in the file."""
+    rows = int(row["rows"])
+    return QualityCounts(
+        rows=rows,
+        cells=rows * len(CANONICAL_COLUMNS),
+        filled_cells=int(row["filled_cells"]),
+        valid_rows=int(row["valid_rows"]),
+        unique_rows=rows - duplicate_rows,
+        checked_rows=int(row["checked_rows"]),
+        consistent_rows=int(row["consistent_rows"]),
     )
 
 

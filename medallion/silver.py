@@ -1,8 +1,13 @@
-"""Bronze text rows to typed, cleaned silver rows: pure Polars, no I/O."""
+"""Bronze text rows to typed, cleaned silver rows: the rules as DuckDB SQL and Polars date detection, no I/O.
+
+The row transforms are SQL so DuckDB runs them where the rows are, on every core, without moving them through
+Python; the decisions taken once per file (date formats, day/month order) are Polars on its distinct values.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import polars as pl
 from pydantic import BaseModel
@@ -40,6 +45,7 @@ def is_non_product_code(stock_code: str) -> bool:
     """Postage, fees, adjustments, gift vouchers and the like: stock codes that are not goods."""
     code = stock_code.strip().upper()
     return code in NON_PRODUCT_CODES or re.match(NON_PRODUCT_PATTERN, code) is not None
+
 
 COUNTRY_ALIASES: dict[str, str] = {
     "EIRE": "Ireland",
@@ -100,12 +106,6 @@ class DateParsing(BaseModel):
     formats: list[str]
     order: DateOrder | None
     order_source: str
-
-
-class SilverSplit(BaseModel, arbitrary_types_allowed=True):
-    silver: pl.DataFrame
-    rejected: pl.DataFrame
-    duplicate_rows: int
 
 
 _DMY_SHAPE = re.compile(r"^(9{1,2})([/.\-])(9{1,2})\2(9{4}|9{2})(.*)$")
@@ -171,145 +171,175 @@ def _format_of_shape(shape: str, order: DateOrder | None) -> str | None:
     return None
 
 
-def _text(name: str) -> pl.Expr:
-    value = pl.col(name).str.strip_chars()
-    return pl.when(value.is_in(MISSING_TEXT)).then(None).otherwise(value)
+DUPLICATES_TABLE = "file_duplicates"
+INCONSISTENT_TABLE = "file_inconsistent_invoices"
+
+# Leading and trailing whitespace as Polars' strip_chars sees it (tabs, newlines, no-break spaces too). A regular
+# expression, not trim(x, characters): DuckDB evaluates it once per dictionary entry instead of once per row.
+_SURROUNDING_WHITESPACE = r"^[\s\x{0B}\x{A0}]+|[\s\x{0B}\x{A0}]+$"
 
 
-def _invoice_timestamp(parsing: DateParsing) -> pl.Expr:
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literals(values: Iterable[str]) -> str:
+    return "(" + ", ".join(_literal(value) for value in sorted(values)) + ")"
+
+
+def _trimmed(column: str) -> str:
+    return f"regexp_replace({column}, {_literal(_SURROUNDING_WHITESPACE)}, '', 'g')"
+
+
+def _missing_is_null(trimmed: str) -> str:
+    return f"CASE WHEN {trimmed} IN {_literals(MISSING_TEXT)} THEN NULL ELSE {trimmed} END"
+
+
+def _country_of(raw: str) -> str:
+    cases = " ".join(f"WHEN {_literal(alias)} THEN {_literal(name)}" for alias, name in COUNTRY_ALIASES.items())
+    return f"CASE upper({raw}) {cases} ELSE {raw} END"
+
+
+def typed_rows_sql(source: str, date_formats: list[str]) -> str:
+    """A query over `source` (row_number, source_index, the canonical text columns, parse_error) giving typed,
+    derived and flag columns, `is_duplicate` and `reject_reason`.
+
+    Invoice dates are read with `date_formats` (from `date_parsing`), the first that fits. It reads two tables
+    the caller makes for the file first: `file_duplicates` (row numbers of exact repeats of an earlier line) and
+    `file_inconsistent_invoices` (for quality). `source` is an identifier or a parenthesised query of the
+    caller's own making, never user text.
+    """
+    trimmed = ",\n            ".join(f"{_trimmed('s.' + name)} AS t_{name}" for name in CANONICAL_COLUMNS)
+    return f"""
+    WITH trimmed AS (
+        SELECT s.*,
+            s.row_number IN (SELECT row_number FROM {DUPLICATES_TABLE}) AS is_duplicate,
+            {trimmed}
+        FROM {source} s
+    ),
+    cleaned AS (
+        SELECT *,
+            upper({_missing_is_null("t_invoice_no")}) AS invoice_no_clean,
+            upper({_missing_is_null("t_stock_code")}) AS stock_code_clean,
+            {_missing_is_null("t_description")} AS description_clean,
+            TRY_CAST(regexp_replace({_missing_is_null("t_quantity")}, '[£$€,\\s]', '', 'g') AS DOUBLE)
+                AS quantity_float,
+            TRY_CAST(regexp_replace({_missing_is_null("t_unit_price")}, '[£$€,\\s]', '', 'g') AS DOUBLE)
+                AS unit_price_typed,
+            regexp_replace({_missing_is_null("t_customer_id")}, '\\.0+$', '') AS customer_id_clean,
+            {_missing_is_null("t_country")} AS country_raw_clean,
+            {_invoice_timestamp_sql(date_formats)} AS invoice_ts
+        FROM trimmed
+    ),
+    typed AS (
+        SELECT *,
+            CASE WHEN quantity_float = round(quantity_float) THEN TRY_CAST(quantity_float AS BIGINT) END
+                AS quantity_typed,
+            {_country_of("country_raw_clean")} AS country_clean,
+            starts_with(invoice_no_clean, 'C') AS is_cancellation,
+            starts_with(invoice_no_clean, 'A') AS is_bad_debt
+        FROM cleaned
+    )
+    SELECT *,
+        CASE WHEN parse_error IS NOT NULL THEN 'malformed_row'
+             WHEN invoice_no_clean IS NULL THEN 'missing_invoice_no'
+             WHEN stock_code_clean IS NULL THEN 'missing_stock_code'
+             WHEN quantity_typed IS NULL THEN 'bad_quantity'
+             WHEN unit_price_typed IS NULL OR isinf(unit_price_typed) THEN 'bad_unit_price'
+             WHEN invoice_ts IS NULL THEN 'bad_invoice_date'
+             WHEN country_clean IS NULL THEN 'missing_country'
+        END AS reject_reason,
+        round_even(quantity_typed * unit_price_typed, 2) AS line_amount,
+        invoice_ts::DATE AS invoice_day,
+        year(invoice_ts)::INTEGER AS year,
+        month(invoice_ts)::INTEGER AS month,
+        quarter(invoice_ts)::INTEGER AS quarter,
+        isodow(invoice_ts)::INTEGER AS day_of_week,
+        isodow(invoice_ts) >= 6 AS is_weekend,
+        stock_code_clean IN {_literals(NON_PRODUCT_CODES)}
+            OR regexp_matches(stock_code_clean, {_literal(NON_PRODUCT_PATTERN)}) AS is_non_product,
+        customer_id_clean IS NULL AS is_guest,
+        unit_price_typed = 0 AS is_zero_price
+    FROM typed"""  # noqa: S608 - built from this module's constants and the caller's identifiers only
+
+
+def _invoice_timestamp_sql(date_formats: list[str]) -> str:
+    """The invoice date read with the file's formats, after the normalising `_invoice_timestamp` does too."""
+    if not date_formats:
+        return "NULL::TIMESTAMP"
     normalised = (
-        pl.col("invoice_date")
-        .str.strip_chars()
-        .str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})T", "$1 ")
-        .str.replace(r"(\d{1,2}:\d{2}(?::\d{2})?)(?:\.\d+)?Z?$", "$1")
+        "regexp_replace(regexp_replace(t_invoice_date, '^(\\d{4}-\\d{1,2}-\\d{1,2})T', '\\1 '), "
+        "'(\\d{1,2}:\\d{2}(?::\\d{2})?)(?:\\.\\d+)?Z?$', '\\1')"
     )
-    if not parsing.formats:
-        return pl.lit(None, pl.Datetime("us"))
-    parsed = [normalised.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in parsing.formats]
-    return pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
+    formats = "[" + ", ".join(_literal(date_format) for date_format in date_formats) + "]"
+    return f"try_strptime({normalised}, {formats})"
 
 
-def _number(name: str) -> pl.Expr:
-    return _text(name).str.replace_all(r"[£$€,\s]", "")
+# `reject_reason IS NULL` as a conjunction: DuckDB then checks each part on the column's dictionary, where a
+# CASE would evaluate every cleaning expression row by row (measured: 2.0 s against 0.4 s on 5.4 M rows).
+TYPES_SQL = """parse_error IS NULL AND invoice_no_clean IS NOT NULL AND stock_code_clean IS NOT NULL
+        AND quantity_typed IS NOT NULL AND unit_price_typed IS NOT NULL AND NOT isinf(unit_price_typed)
+        AND invoice_ts IS NOT NULL AND country_clean IS NOT NULL"""
 
 
-def parsed_dates(distinct_dates: pl.Series, parsing: DateParsing) -> pl.DataFrame:
-    """Each distinct date string of a file with its timestamp (null when it fits none of the file's formats).
+def silver_rows_sql(source: str, date_formats: list[str]) -> str:
+    """Silver rows of `source` (see `typed_rows_sql`): neither rejected nor a repeat, under silver's names."""
+    return f"""
+    SELECT row_number,
+        invoice_no_clean AS invoice_no,
+        stock_code_clean AS stock_code,
+        description_clean AS description,
+        quantity_typed AS quantity,
+        unit_price_typed AS unit_price,
+        line_amount,
+        customer_id_clean AS customer_id,
+        country_clean AS country,
+        country_raw_clean AS country_raw,
+        invoice_ts,
+        invoice_day AS invoice_date,
+        year, month, quarter, day_of_week, is_weekend,
+        CASE WHEN is_cancellation THEN 'return' WHEN is_bad_debt THEN 'adjustment' ELSE 'sale' END
+            AS transaction_type,
+        is_cancellation, is_bad_debt, is_non_product, is_guest, is_zero_price
+    FROM ({typed_rows_sql(source, date_formats)})
+    WHERE {TYPES_SQL} AND NOT is_duplicate"""  # noqa: S608 - see typed_rows_sql
 
-    Files repeat the same invoice time on many lines, so each string is parsed once.
+
+def rejected_rows_sql(source: str, date_formats: list[str]) -> str:
+    """Rejected rows of `source` with their reason and their text as received; repeats go to neither side."""
+    return f"""
+    SELECT row_number, reject_reason AS reason, {", ".join(CANONICAL_COLUMNS)}
+    FROM ({typed_rows_sql(source, date_formats)})
+    WHERE NOT ({TYPES_SQL}) AND NOT is_duplicate"""  # noqa: S608 - see typed_rows_sql
+
+
+_CONTENT = ", ".join(CANONICAL_COLUMNS)
+_S_CONTENT = ", ".join(f"s.{column}" for column in CANONICAL_COLUMNS)
+
+
+def duplicates_sql(source: str) -> str:
+    """Row numbers of `source`'s exact repeats of an earlier line (every canonical column equal as received).
+
+    Lines are first grouped by a hash, so only lines whose hash repeats are compared column by column.
     """
-    distinct = distinct_dates.drop_nulls().unique().alias("invoice_date").to_frame()
-    return distinct.with_columns(_invoice_timestamp(parsing).alias("invoice_ts"))
+    return f"""
+    WITH hashed AS (SELECT row_number, hash({_CONTENT}) AS line_hash FROM {source}),
+    repeated AS (SELECT line_hash FROM hashed GROUP BY line_hash HAVING count(*) > 1),
+    candidates AS (
+        SELECT s.row_number, {_S_CONTENT}
+        FROM {source} s SEMI JOIN repeated r ON hash({_S_CONTENT}) = r.line_hash)
+    SELECT row_number FROM candidates
+    QUALIFY row_number() OVER (PARTITION BY {_CONTENT} ORDER BY row_number) > 1"""  # noqa: S608 - see typed_rows_sql
 
 
-def typed_rows(bronze: pl.LazyFrame, dates: pl.DataFrame, duplicate_rows: pl.Series) -> pl.LazyFrame:
-    """Bronze rows with typed, derived and flag columns, plus `is_duplicate` and `reject_reason`.
-
-    `dates` maps the file's date strings to timestamps (`parsed_dates`); `duplicate_rows` are the row numbers,
-    across the whole file, of exact repeats of an earlier line.
-    """
-    quantity_text = _number("quantity")
-    quantity_float = quantity_text.cast(pl.Float64, strict=False)
-    quantity = pl.when(quantity_float == quantity_float.round(0)).then(quantity_float.cast(pl.Int64, strict=False))
-    invoice_no = _text("invoice_no").str.to_uppercase()
-    stock_code = _text("stock_code").str.to_uppercase()
-    country_raw = _text("country")
-    typed = bronze.with_columns(
-        pl.col("row_number").is_in(duplicate_rows.implode()).alias("is_duplicate"),
-        invoice_no.alias("invoice_no_clean"),
-        stock_code.alias("stock_code_clean"),
-        _text("description").alias("description_clean"),
-        quantity.alias("quantity_typed"),
-        _number("unit_price").cast(pl.Float64, strict=False).alias("unit_price_typed"),
-        _text("customer_id").str.replace(r"\.0+$", "").alias("customer_id_clean"),
-        country_raw.alias("country_raw_clean"),
-        country_raw.str.to_uppercase()
-        .replace_strict(COUNTRY_ALIASES, default=country_raw, return_dtype=pl.String)
-        .alias("country_clean"),
-        pl.col("invoice_date")
-        .replace_strict(dates["invoice_date"], dates["invoice_ts"], default=None, return_dtype=pl.Datetime("us"))
-        .alias("invoice_ts"),
-    )
-    reason = (
-        pl.when(pl.col("parse_error").is_not_null())
-        .then(pl.lit("malformed_row"))
-        .when(pl.col("invoice_no_clean").is_null())
-        .then(pl.lit("missing_invoice_no"))
-        .when(pl.col("stock_code_clean").is_null())
-        .then(pl.lit("missing_stock_code"))
-        .when(pl.col("quantity_typed").is_null())
-        .then(pl.lit("bad_quantity"))
-        .when(pl.col("unit_price_typed").is_null() | pl.col("unit_price_typed").is_infinite())
-        .then(pl.lit("bad_unit_price"))
-        .when(pl.col("invoice_ts").is_null())
-        .then(pl.lit("bad_invoice_date"))
-        .when(pl.col("country_clean").is_null())
-        .then(pl.lit("missing_country"))
-        .otherwise(None)
-    )
-    ts = pl.col("invoice_ts")
-    return typed.with_columns(
-        reason.alias("reject_reason"),
-        (pl.col("quantity_typed") * pl.col("unit_price_typed")).round(2).alias("line_amount"),
-        ts.dt.date().alias("invoice_day"),
-        ts.dt.year().cast(pl.Int32).alias("year"),
-        ts.dt.month().cast(pl.Int32).alias("month"),
-        ts.dt.quarter().cast(pl.Int32).alias("quarter"),
-        ts.dt.weekday().cast(pl.Int32).alias("day_of_week"),
-        (ts.dt.weekday() >= 6).alias("is_weekend"),
-        pl.col("invoice_no_clean").str.starts_with("C").alias("is_cancellation"),
-        pl.col("invoice_no_clean").str.starts_with("A").alias("is_bad_debt"),
-        (
-            pl.col("stock_code_clean").is_in(NON_PRODUCT_CODES)
-            | pl.col("stock_code_clean").str.contains(NON_PRODUCT_PATTERN)
-        ).alias("is_non_product"),
-        pl.col("customer_id_clean").is_null().alias("is_guest"),
-        (pl.col("unit_price_typed") == 0).alias("is_zero_price"),
-    )
-
-
-def silver_frames(typed: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Silver rows, and rejected rows with their reason; exact repeats go to neither."""
-    kept = typed.filter(~pl.col("is_duplicate"))
-    silver = kept.filter(pl.col("reject_reason").is_null()).select(
-        "row_number",
-        pl.col("invoice_no_clean").alias("invoice_no"),
-        pl.col("stock_code_clean").alias("stock_code"),
-        pl.col("description_clean").alias("description"),
-        pl.col("quantity_typed").alias("quantity"),
-        pl.col("unit_price_typed").alias("unit_price"),
-        "line_amount",
-        pl.col("customer_id_clean").alias("customer_id"),
-        pl.col("country_clean").alias("country"),
-        pl.col("country_raw_clean").alias("country_raw"),
-        "invoice_ts",
-        pl.col("invoice_day").alias("invoice_date"),
-        "year",
-        "month",
-        "quarter",
-        "day_of_week",
-        "is_weekend",
-        pl.when(pl.col("is_cancellation"))
-        .then(pl.lit("return"))
-        .when(pl.col("is_bad_debt"))
-        .then(pl.lit("adjustment"))
-        .otherwise(pl.lit("sale"))
-        .alias("transaction_type"),
-        "is_cancellation",
-        "is_bad_debt",
-        "is_non_product",
-        "is_guest",
-        "is_zero_price",
-    )
-    rejected = kept.filter(pl.col("reject_reason").is_not_null()).select(
-        "row_number", pl.col("reject_reason").alias("reason"), *CANONICAL_COLUMNS
-    )
-    return silver, rejected
-
-
-def silver_split(typed: pl.LazyFrame) -> SilverSplit:
-    """Silver rows, rejected rows and the count of exact repeats, collected together."""
-    silver, rejected = silver_frames(typed)
-    repeats = typed.select(pl.col("is_duplicate").sum())
-    silver_rows, rejected_rows, repeat_count = pl.collect_all([silver, rejected, repeats])
-    return SilverSplit(silver=silver_rows, rejected=rejected_rows, duplicate_rows=int(repeat_count.item()))
+def inconsistent_invoices_sql(source: str) -> str:
+    """Invoices of `source` that name more than one customer or more than one country: an invoice is one order."""
+    invoice = f"upper({_missing_is_null(_trimmed('invoice_no'))})"
+    customer = f"regexp_replace({_missing_is_null(_trimmed('customer_id'))}, '\\.0+$', '')"
+    country = f"upper({_missing_is_null(_trimmed('country'))})"
+    return f"""
+    WITH combinations AS (SELECT DISTINCT invoice_no, customer_id, country FROM {source})
+    SELECT {invoice} AS invoice_no FROM combinations
+    WHERE {invoice} IS NOT NULL
+    GROUP BY 1
+    HAVING count(DISTINCT coalesce({customer}, '')) > 1 OR count(DISTINCT coalesce({country}, '')) > 1"""  # noqa: S608

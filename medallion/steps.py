@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from medallion import gold, quality, reader, silver, warehouse
 from medallion.errors import BadInputError
 from medallion.settings import Settings
-
-
-class BronzeHandoff(BaseModel):
-    """The rows bronze just published, in memory for a one-batch file, or the file to read again in batches."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    rows: pl.DataFrame | None
-    profile: reader.FileProfile | None
-    modified_ns: int
 
 
 class BronzeReport(BaseModel):
@@ -36,8 +24,6 @@ class BronzeReport(BaseModel):
     bronze_rows: int
     skipped: bool
     started_at: datetime
-    handoff: BronzeHandoff | None = Field(default=None, exclude=True, repr=False)
-    """How silver can get these rows without reading them back out of DuckDB."""
 
 
 class SilverReport(BaseModel):
@@ -91,29 +77,8 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
             started_at=started_at,
         )
     try:
-        modified_ns = path.stat().st_mtime_ns
-        rereadable = profile.file_format == "csv" and profile.encoding == "utf-8" and not profile.compressed
-        with (
-            reader.readable_text(profile, settings.staging_path) as text_path,
-            warehouse_connection(settings) as connection,
-        ):
-            try:
-                count, rows = warehouse.publish_bronze(
-                    connection,
-                    profile,
-                    reader.row_batches(profile, text_path, settings.batch_rows),
-                    flow_run_id=flow_run_id,
-                    started_at=started_at,
-                )
-            except reader.TolerantParseNeeded:
-                rereadable = False
-                count, rows = warehouse.publish_bronze(
-                    connection,
-                    profile,
-                    reader.row_batches(profile, text_path, settings.batch_rows, tolerant=True),
-                    flow_run_id=flow_run_id,
-                    started_at=started_at,
-                )
+        with warehouse_connection(settings) as connection:
+            count = _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
     except BadInputError as error:
         with warehouse_connection(settings) as connection:
             warehouse.record_failure(
@@ -134,18 +99,31 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
         bronze_rows=count,
         skipped=False,
         started_at=started_at,
-        handoff=BronzeHandoff(rows=rows, profile=profile if rereadable else None, modified_ns=modified_ns),
     )
 
 
-def load_silver(file_id: str, settings: Settings, handoff: BronzeHandoff | None = None) -> SilverReport:
-    """Type and clean one file's bronze rows into silver, batch by batch; rejected rows keep their reason.
+def _publish_bronze(
+    connection: Any, profile: reader.FileProfile, settings: Settings, *, flow_run_id: str | None, started_at: datetime
+) -> int:
+    """DuckDB reads a CSV file itself; Excel, and CSV its strict reader refuses, come through Polars batches."""
+    if profile.file_format == "csv":
+        try:
+            return warehouse.publish_bronze(connection, profile, None, flow_run_id=flow_run_id, started_at=started_at)
+        except reader.TolerantParseNeeded:
+            pass
+    with reader.readable_text(profile, settings.staging_path) as text_path:
+        batches = reader.row_batches(profile, text_path, settings.batch_rows, tolerant=profile.file_format == "csv")
+        return warehouse.publish_bronze(connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at)
 
-    Batches of at most BATCH_ROWS keep memory bounded whatever the file's size. They come from `handoff` when
-    bronze left one (the rows in memory, or the unchanged file to read again), else from the warehouse.
+
+def load_silver(file_id: str, settings: Settings) -> SilverReport:
+    """Type and clean one file's bronze rows into silver inside DuckDB; rejected rows keep their reason.
+
+    DuckDB streams the rows through the transforms within DUCKDB_MEMORY_LIMIT, spilling to disk beyond it, so
+    memory stays bounded whatever the file's size.
     """
     with warehouse_connection(settings) as connection:
-        return _file_silver(connection, file_id, settings, handoff, rebuild=False)
+        return _file_silver(connection, file_id, settings, rebuild=False)
 
 
 def rebuild_silver(settings: Settings) -> dict[str, int]:
@@ -153,7 +131,7 @@ def rebuild_silver(settings: Settings) -> dict[str, int]:
     with warehouse_connection(settings) as connection:
         files = warehouse.live_files(connection)
         warehouse.prepare_silver_rebuild(connection)
-        reports = [_file_silver(connection, file_id, settings, None, rebuild=True) for file_id, _ in files]
+        reports = [_file_silver(connection, file_id, settings, rebuild=True) for file_id, _ in files]
         warehouse.swap_in_rebuilt_silver(
             connection,
             [
@@ -177,74 +155,31 @@ def rebuild_silver(settings: Settings) -> dict[str, int]:
     }
 
 
-def _file_silver(
-    connection: Any, file_id: str, settings: Settings, handoff: BronzeHandoff | None, *, rebuild: bool
-) -> SilverReport:
-    context = warehouse.bronze_context(connection, file_id)
-    parsing = silver.date_parsing(context.distinct_dates, settings.ambiguous_date_order, context.file_name)
-    dates = silver.parsed_dates(context.distinct_dates, parsing)
-    with connection.cursor() as reading:
-        publication = warehouse.SilverPublication(
-            connection, file_id, context.file_name, settings.source_currency, rebuild=rebuild
-        )
-        with publication as out:
-            splits = SilverSplits(
-                _bronze_batches(reading, file_id, context.rows, settings.batch_rows, handoff), dates, context
-            )
-            out.add(splits)
-            out.finish(date_formats=parsing.formats, date_order_source=parsing.order_source)
-    assert splits.counts is not None
-    return SilverReport(
-        file_id=file_id,
-        bronze_rows=context.rows,
-        silver_rows=out.silver_rows,
-        rejected_rows=out.rejected_rows,
-        duplicate_rows=out.duplicate_rows,
-        rejected_by_reason=dict(sorted(splits.reasons.items())),
+def _file_silver(connection: Any, file_id: str, settings: Settings, *, rebuild: bool) -> SilverReport:
+    file_name, bronze_rows = warehouse.bronze_summary(connection, file_id)
+    dates = warehouse.distinct_dates(connection, file_id)
+    parsing = silver.date_parsing(dates, settings.ambiguous_date_order, file_name)
+    totals = warehouse.publish_silver(
+        connection,
+        file_id,
+        file_name,
+        settings.source_currency,
         date_formats=parsing.formats,
         date_order_source=parsing.order_source,
-        superseded=out.superseded,
-        quality_counts=splits.counts,
+        rebuild=rebuild,
     )
-
-
-class SilverSplits:
-    """Silver splits of a file's batches, produced as they are consumed, adding up quality counts as they go."""
-
-    def __init__(self, batches: Iterator[pl.DataFrame], dates: pl.DataFrame, context: warehouse.BronzeContext) -> None:
-        self.batches = batches
-        self.dates = dates
-        self.context = context
-        self.counts: quality.QualityCounts | None = None
-        self.reasons: dict[str, int] = {}
-
-    def __iter__(self) -> Iterator[silver.SilverSplit]:
-        for batch in self.batches:
-            typed = silver.typed_rows(batch.lazy(), self.dates, self.context.duplicate_rows)
-            silver_rows, rejected_rows = silver.silver_frames(typed)
-            summary = quality.quality_summary(typed, self.context.inconsistent_invoices)
-            silver_frame, rejected_frame, summary_frame = pl.collect_all([silver_rows, rejected_rows, summary])
-            counts = quality.counts_of(summary_frame)
-            self.counts = counts if self.counts is None else self.counts + counts
-            for reason, count in rejected_frame.group_by("reason").len().rows():
-                self.reasons[reason] = self.reasons.get(reason, 0) + count
-            yield silver.SilverSplit(
-                silver=silver_frame, rejected=rejected_frame, duplicate_rows=counts.rows - counts.unique_rows
-            )
-
-
-def _bronze_batches(
-    connection: Any, file_id: str, rows: int, batch_rows: int, handoff: BronzeHandoff | None
-) -> Iterator[pl.DataFrame]:
-    if handoff is not None and handoff.rows is not None and handoff.rows.height == rows:
-        yield handoff.rows
-        return
-    profile = handoff.profile if handoff is not None else None
-    if profile is not None and handoff is not None and reader.unchanged(profile.path, handoff.modified_ns, profile):
-        yield from reader.row_batches(profile, profile.path, batch_rows)
-        return
-    for first in range(1, rows + 1, batch_rows):
-        yield warehouse.bronze_rows(connection, file_id, first, first + batch_rows - 1)
+    return SilverReport(
+        file_id=file_id,
+        bronze_rows=bronze_rows,
+        silver_rows=totals.silver_rows,
+        rejected_rows=totals.rejected_rows,
+        duplicate_rows=totals.duplicate_rows,
+        rejected_by_reason=totals.rejected_by_reason,
+        date_formats=parsing.formats,
+        date_order_source=parsing.order_source,
+        superseded=totals.superseded,
+        quality_counts=totals.counts,
+    )
 
 
 def score_quality(file_id: str, counts: quality.QualityCounts, settings: Settings) -> QualityReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,21 +16,16 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel
 
-from medallion.errors import WarehouseBusyError
+from medallion import quality, silver
+from medallion.errors import BadInputError, WarehouseBusyError
 from medallion.quality import QualityCounts, QualityScores
-from medallion.reader import FileProfile
-from medallion.silver import SilverSplit
+from medallion.reader import CANONICAL_COLUMNS, FileProfile, TolerantParseNeeded
 
 SCHEMA_SQL = (
     "CREATE SCHEMA IF NOT EXISTS bronze",
     "CREATE SCHEMA IF NOT EXISTS silver",
     "CREATE SCHEMA IF NOT EXISTS gold",
     "CREATE SCHEMA IF NOT EXISTS ops",
-    """CREATE TABLE IF NOT EXISTS bronze.transactions (
-        file_id VARCHAR NOT NULL, source_file VARCHAR NOT NULL, row_number BIGINT NOT NULL,
-        source_index VARCHAR, invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR,
-        invoice_date VARCHAR, unit_price VARCHAR, customer_id VARCHAR, country VARCHAR, parse_error VARCHAR,
-        ingested_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS silver.transactions (
         file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL,
         invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
@@ -93,6 +89,7 @@ def open_warehouse(
         if not read_only:
             for statement in SCHEMA_SQL:
                 connection.execute(statement)
+            _ensure_bronze_view(connection)
         yield connection
     finally:
         connection.close()
@@ -165,6 +162,12 @@ def first_row(connection: duckdb.DuckDBPyConnection, sql: str, parameters: objec
     return dict(zip([column[0] for column in cursor.description], rows[0], strict=True))
 
 
+def scalar(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> Any:
+    """The first column of the first row of a query (None when it has no rows), the result consumed."""
+    rows = connection.execute(sql, parameters).fetchall()
+    return rows[0][0] if rows else None
+
+
 def file_record(connection: duckdb.DuckDBPyConnection, file_id: str) -> dict[str, Any] | None:
     return first_row(connection, "SELECT * FROM ops.files WHERE file_id = ?", [file_id])
 
@@ -185,42 +188,171 @@ def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
+BRONZE_COLUMNS: tuple[str, ...] = ("source_index", *CANONICAL_COLUMNS, "parse_error")
+_FILE_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def bronze_table(file_id: str) -> str:
+    """The table holding one file's bronze rows in file order: a row's number is its rowid + 1.
+
+    Each file's rows are one table that is only ever created whole and dropped whole, so row ids never move;
+    that is what lets DuckDB read a file on every core and still know each row's line.
+    """
+    if not _FILE_ID.fullmatch(file_id):
+        raise ValueError(f"not a file id (SHA-256 hex): {file_id[:80]!r}")
+    return f'bronze."file_{file_id}"'
+
+
+def bronze_source(file_id: str) -> str:
+    """One file's bronze rows with their row number, as a parenthesised query for the silver SQL."""
+    return f"(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)})"  # noqa: S608 - validated id
+
+
 def publish_bronze(
     connection: duckdb.DuckDBPyConnection,
     profile: FileProfile,
-    batches: Iterable[pl.DataFrame],
+    frames: Iterable[pl.DataFrame] | None,
     *,
     flow_run_id: str | None,
     started_at: datetime,
-) -> tuple[int, pl.DataFrame | None]:
-    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction.
+) -> int:
+    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction; returns the rows.
 
-    Returns the row count and, when the file came in a single batch, that batch.
+    With `frames` None, DuckDB reads the CSV file itself, strictly, streaming and on every core; a file its
+    strict reader refuses raises TolerantParseNeeded and nothing is written. Otherwise the rows are `frames`
+    (row_number, source_index, the canonical columns, parse_error), in file order.
     """
+    table = bronze_table(profile.file_id)
     ingested_at = now()
-    stream = FrameStream(batches)
     with transaction(connection):
-        connection.execute("DELETE FROM bronze.transactions WHERE file_id = ?", [profile.file_id])
-        if stream.schema is not None:
-            connection.register("bronze_batches", stream.source())
-            try:
-                connection.execute(
-                    """INSERT INTO bronze.transactions BY NAME
-                       SELECT ? AS file_id, ? AS source_file, ?::TIMESTAMP AS ingested_at, row_number, source_index,
-                              invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id,
-                              country, parse_error
-                       FROM bronze_batches""",
-                    [profile.file_id, profile.file_name, ingested_at],
-                )
-            except duckdb.Error as error:
-                stream.reraise(error)
-            connection.unregister("bronze_batches")
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+        if frames is None:
+            _create_bronze_from_csv(connection, profile, table)
+        else:
+            _create_bronze_from_frames(connection, table, frames)
+        rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
+        if rows == 0:
+            raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
         _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
         connection.execute(
             "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
-            [stream.rows, ingested_at, profile.file_id],
+            [rows, ingested_at, profile.file_id],
         )
-    return stream.rows, stream.only_frame
+        refresh_bronze_view(connection)
+    return rows
+
+
+def _create_bronze_from_csv(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> None:
+    position: dict[str, int] = {}
+    for number, name in enumerate(profile.source_columns):
+        position.setdefault(name, number)
+    source_of = {canonical: source for source, canonical in profile.column_map.items()}
+    index = f"c{position[profile.index_column]}" if profile.index_column is not None else "NULL::VARCHAR"
+    selected = ", ".join(f"c{position[source_of[column]]} AS {column}" for column in CANONICAL_COLUMNS)
+    try:
+        connection.execute(
+            f"""CREATE TABLE {table} AS
+                SELECT {index} AS source_index, {selected}, NULL::VARCHAR AS parse_error
+                FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delimiter,
+                              quote = '"', escape = '"', strict_mode = true, allow_quoted_nulls = false,
+                              encoding = $encoding, compression = $compression)""",  # noqa: S608 - see above
+            {
+                "path": str(profile.path),
+                "columns": {f"c{number}": "VARCHAR" for number in range(len(profile.source_columns))},
+                "delimiter": profile.delimiter,
+                "encoding": "latin-1" if profile.encoding == "latin-1" else "utf-8",
+                "compression": "gzip" if profile.compressed else "none",
+            },
+        )
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+        raise TolerantParseNeeded(str(error).splitlines()[0]) from None
+    if not profile.compressed and _last_record_cut_short(connection, profile, table):
+        connection.execute(
+            f"UPDATE {table} SET parse_error = 'too_few_fields' WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
+        )
+
+
+def _last_record_cut_short(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> bool:
+    """A file cut off inside its last record ends without a newline and with that record's last field empty."""
+    with profile.path.open("rb") as handle:
+        handle.seek(max(0, profile.size_bytes - 1))
+        if handle.read(1) in (b"\n", b"\r"):
+            return False
+    last_source = profile.source_columns[-1]
+    column = profile.column_map.get(last_source, "source_index" if last_source == profile.index_column else None)
+    if column is None:
+        return False
+    sql = f"SELECT coalesce({column}, '') = '' FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
+    return bool(scalar(connection, sql))
+
+
+def _create_bronze_from_frames(
+    connection: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pl.DataFrame]
+) -> None:
+    stream = FrameStream(frames)
+    if stream.schema is None:
+        connection.execute(f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in BRONZE_COLUMNS)})")
+        return
+    connection.register("bronze_batches", stream.source())
+    try:
+        connection.execute(
+            f"CREATE TABLE {table} AS SELECT {', '.join(BRONZE_COLUMNS)} FROM bronze_batches ORDER BY row_number"  # noqa: S608
+        )
+    except duckdb.Error as error:
+        stream.reraise(error)
+    finally:
+        connection.unregister("bronze_batches")
+
+
+def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
+    """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables."""
+    file_ids = [
+        row[0].removeprefix("file_")
+        for row in connection.execute(
+            """SELECT table_name FROM duckdb_tables()
+               WHERE schema_name = 'bronze' AND starts_with(table_name, 'file_') ORDER BY table_name"""
+        ).fetchall()
+    ]
+    columns = ", ".join(f"b.{column}" for column in BRONZE_COLUMNS)
+    parts = [
+        f"""SELECT f.file_id, f.file_name AS source_file, b.rowid + 1 AS row_number, {columns},
+                   f.bronze_at AS ingested_at
+            FROM {bronze_table(file_id)} b,
+                 (SELECT file_id, file_name, bronze_at FROM ops.files WHERE file_id = '{file_id}') f"""  # noqa: S608
+        for file_id in file_ids
+        if _FILE_ID.fullmatch(file_id)
+    ]
+    if not parts:
+        empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in BRONZE_COLUMNS)
+        parts = [
+            f"""SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS row_number, {empty},
+                       NULL::TIMESTAMP AS ingested_at WHERE false"""
+        ]
+    connection.execute("CREATE OR REPLACE VIEW bronze.transactions AS " + "\nUNION ALL\n".join(parts))
+
+
+def _ensure_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
+    """Make the bronze view, moving a warehouse written with one bronze table into per-file tables first."""
+    kind = first_row(
+        connection,
+        """SELECT table_type FROM information_schema.tables
+           WHERE table_schema = 'bronze' AND table_name = 'transactions'""",
+    )
+    if kind is not None and kind["table_type"] == "VIEW":
+        return
+    with transaction(connection):
+        if kind is not None:
+            file_ids = [
+                row[0] for row in connection.execute("SELECT DISTINCT file_id FROM bronze.transactions").fetchall()
+            ]
+            for file_id in file_ids:
+                connection.execute(
+                    f"""CREATE TABLE {bronze_table(file_id)} AS SELECT {", ".join(BRONZE_COLUMNS)}
+                        FROM bronze.transactions WHERE file_id = ? ORDER BY row_number""",  # noqa: S608
+                    [file_id],
+                )
+            connection.execute("DROP TABLE bronze.transactions")
+        refresh_bronze_view(connection)
 
 
 def record_failure(
@@ -272,195 +404,149 @@ def _upsert_file(
     )
 
 
-def bronze_rows(
-    connection: duckdb.DuckDBPyConnection, file_id: str, first_row: int = 1, last_row: int | None = None
-) -> pl.DataFrame:
-    """One file's bronze rows numbered `first_row` to `last_row` (to the end when None), in file order."""
+class SilverTotals(BaseModel):
+    """What publishing one file's silver rows wrote, and the file's quality counts as received."""
+
+    silver_rows: int
+    rejected_rows: int
+    duplicate_rows: int
+    rejected_by_reason: dict[str, int]
+    superseded: list[str]
+    counts: QualityCounts
+
+
+def bronze_summary(connection: duckdb.DuckDBPyConnection, file_id: str) -> tuple[str, int]:
+    """The file's name and bronze row count, or LookupError when its bronze layer is not loaded."""
+    record = file_record(connection, file_id)
+    present = connection.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'bronze' AND table_name = ?", [f"file_{file_id}"]
+    ).fetchall()
+    if record is None or not present:
+        raise LookupError(f"file {file_id[:12]} has no bronze rows; load its bronze layer first")
+    rows = scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}")  # noqa: S608 - validated id
+    return str(record["file_name"]), int(rows)
+
+
+def distinct_dates(connection: duckdb.DuckDBPyConnection, file_id: str) -> pl.Series:
+    """Every distinct invoice date string of the file, as received."""
     return query_frame(
         connection,
-        """SELECT source_file, row_number, source_index, invoice_no, stock_code, description, quantity,
-                  invoice_date, unit_price, customer_id, country, parse_error
-           FROM bronze.transactions
-           WHERE file_id = ? AND row_number BETWEEN ? AND coalesce(?, 9223372036854775807)
-           ORDER BY row_number""",
-        [file_id, first_row, last_row],
-    )
-
-
-class BronzeContext(BaseModel, arbitrary_types_allowed=True):
-    """What transforming one batch needs to know about the whole file."""
-
-    file_name: str
-    rows: int
-    distinct_dates: pl.Series
-    duplicate_rows: pl.Series
-    inconsistent_invoices: pl.Series
-
-
-_CONTENT = "invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country"
-
-_DUPLICATE_ROWS_SQL = f"""
-    WITH hashed AS (
-        SELECT row_number, hash({_CONTENT}) AS line_hash FROM bronze.transactions WHERE file_id = $file_id),
-    repeated AS (SELECT line_hash FROM hashed GROUP BY line_hash HAVING count(*) > 1),
-    candidates AS (
-        SELECT b.row_number, {", ".join(f"b.{column}" for column in _CONTENT.split(", "))}
-        FROM bronze.transactions b JOIN hashed h USING (row_number)
-        WHERE b.file_id = $file_id AND h.line_hash IN (SELECT line_hash FROM repeated))
-    SELECT row_number FROM candidates
-    QUALIFY row_number() OVER (PARTITION BY {_CONTENT} ORDER BY row_number) > 1
-    ORDER BY row_number"""  # noqa: S608 - built from constant fragments only
-
-# An invoice is one order: one customer in one country. Compared on trimmed text as received.
-_INCONSISTENT_INVOICES_SQL = """
-    SELECT upper(trim(invoice_no)) AS invoice_no
-    FROM bronze.transactions WHERE file_id = ? AND nullif(trim(invoice_no), '') IS NOT NULL
-    GROUP BY 1
-    HAVING count(DISTINCT coalesce(regexp_replace(trim(customer_id), '\.0+$', ''), '')) > 1
-        OR count(DISTINCT coalesce(upper(trim(country)), '')) > 1"""
-
-
-def bronze_context(connection: duckdb.DuckDBPyConnection, file_id: str) -> BronzeContext:
-    """File-wide facts computed in DuckDB: distinct date strings, exact repeat lines, inconsistent invoices."""
-    summary = first_row(
-        connection,
-        "SELECT any_value(source_file) AS file_name, count(*) AS rows FROM bronze.transactions WHERE file_id = ?",
-        [file_id],
-    )
-    if summary is None or not summary["rows"]:
-        raise LookupError(f"file {file_id[:12]} has no bronze rows; load its bronze layer first")
-    dates = query_frame(
-        connection,
-        "SELECT DISTINCT invoice_date FROM bronze.transactions WHERE file_id = ? AND invoice_date IS NOT NULL",
-        [file_id],
+        f"SELECT DISTINCT invoice_date FROM {bronze_table(file_id)} WHERE invoice_date IS NOT NULL",  # noqa: S608
     )["invoice_date"]
-    duplicates = query_frame(connection, _DUPLICATE_ROWS_SQL, {"file_id": file_id})["row_number"]
-    inconsistent = query_frame(connection, _INCONSISTENT_INVOICES_SQL, [file_id])["invoice_no"]
-    return BronzeContext(
-        file_name=summary["file_name"],
-        rows=summary["rows"],
-        distinct_dates=dates,
-        duplicate_rows=duplicates,
-        inconsistent_invoices=inconsistent,
-    )
 
 
-_INSERT_SILVER = {
-    False: """INSERT INTO silver.transactions BY NAME
-              SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
-    True: """INSERT INTO silver.transactions_rebuild BY NAME
-             SELECT ? AS file_id, ? AS source_file, ? AS currency, * FROM silver_batches""",
-}
-_INSERT_REJECTED = {
-    False: "INSERT INTO silver.rejected BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
-    True: "INSERT INTO silver.rejected_rebuild BY NAME SELECT ? AS file_id, ? AS source_file, * FROM rejected_rows",
-}
+def publish_silver(
+    connection: duckdb.DuckDBPyConnection,
+    file_id: str,
+    file_name: str,
+    currency: str,
+    *,
+    date_formats: list[str],
+    date_order_source: str,
+    rebuild: bool = False,
+) -> SilverTotals:
+    """Replace one file's silver and rejected rows from its bronze rows, in one transaction, all inside DuckDB.
 
-
-class SilverPublication:
-    """One transaction that replaces a file's silver rows batch by batch, then records the totals.
-
-    Older versions of the same file name leave silver in the same transaction. With `rebuild`, the rows go to
-    the rebuild tables that `swap_in_rebuilt_silver` later puts in place of silver, and the ledger is left alone.
+    `date_formats` are the file's invoice date formats (`silver.date_parsing`). Older versions of the same file
+    name leave silver in the same transaction. With `rebuild`, the rows go to the rebuild tables that
+    `swap_in_rebuilt_silver` later puts in place of silver, and the ledger is left alone.
     """
-
-    def __init__(
-        self,
-        connection: duckdb.DuckDBPyConnection,
-        file_id: str,
-        file_name: str,
-        currency: str,
-        *,
-        rebuild: bool = False,
-    ) -> None:
-        self.rebuild = rebuild
-        self.connection = connection
-        self.file_id = file_id
-        self.file_name = file_name
-        self.currency = currency
-        self.silver_rows = 0
-        self.rejected_rows = 0
-        self.duplicate_rows = 0
-        self.superseded: list[str] = []
-
-    def __enter__(self) -> SilverPublication:
-        connection = self.connection
-        connection.begin()
-        if self.rebuild:
-            return self
-        try:
-            if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [self.file_id]).fetchall():
-                raise LookupError(f"file {self.file_id[:12]} has no ledger entry; load its bronze layer first")
-            self.superseded = [
-                row[0]
-                for row in connection.execute(
-                    """SELECT file_id FROM ops.files
-                       WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')""",
-                    [self.file_name, self.file_id],
-                ).fetchall()
-            ]
-            for table in ("silver.transactions", "silver.rejected"):
-                for target in [self.file_id, *self.superseded]:
-                    connection.execute(_DELETE_BY_FILE[table], [target])
-        except BaseException:
-            connection.rollback()
-            raise
-        return self
-
-    def add(self, splits: Iterable[SilverSplit]) -> None:
-        """Insert the silver rows of every split as one stream; the rejected rows follow in one insert."""
-        rejected: list[pl.DataFrame] = []
-
-        def silver_frames() -> Iterator[pl.DataFrame]:
-            for split in splits:
-                rejected.append(split.rejected)
-                self.rejected_rows += split.rejected.height
-                self.duplicate_rows += split.duplicate_rows
-                yield split.silver
-
-        stream = FrameStream(silver_frames())
-        connection = self.connection
-        if stream.schema is not None:
-            connection.register("silver_batches", stream.source())
-            try:
-                connection.execute(_INSERT_SILVER[self.rebuild], [self.file_id, self.file_name, self.currency])
-            except duckdb.Error as error:
-                stream.reraise(error)
-            connection.unregister("silver_batches")
-        self.silver_rows += stream.rows
-        if rejected:
-            connection.register("rejected_rows", pl.concat(rejected, how="vertical"))
-            connection.execute(_INSERT_REJECTED[self.rebuild], [self.file_id, self.file_name])
-            connection.unregister("rejected_rows")
-
-    def finish(self, *, date_formats: list[str], date_order_source: str) -> None:
-        """Record the totals in the ledger; the rows become visible when the block ends without error."""
-        if self.rebuild:
-            return
-        for old in self.superseded:
-            self.connection.execute(
-                "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?",
-                [self.file_id, old],
-            )
-        self.connection.execute(
-            """UPDATE ops.files SET status = 'silver', silver_rows = ?, rejected_rows = ?, duplicate_rows = ?,
-               date_formats = ?, date_order_source = ?, silver_at = ? WHERE file_id = ?""",
-            [
-                self.silver_rows,
-                self.rejected_rows,
-                self.duplicate_rows,
-                " | ".join(date_formats),
-                date_order_source,
-                now(),
-                self.file_id,
-            ],
+    source = bronze_source(file_id)
+    typed = silver.typed_rows_sql(source, date_formats)
+    suffix = "_rebuild" if rebuild else ""
+    with transaction(connection):
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql(source)}")
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql(source)}"
         )
+        superseded = [] if rebuild else _clear_file_silver(connection, file_id, file_name)
+        duplicate_rows = int(scalar(connection, f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}"))  # noqa: S608
+        counts = quality.counts_of(first_row(connection, quality.quality_sql(typed)) or {}, duplicate_rows)
+        silver_rows = int(
+            scalar(
+                connection,
+                f"""INSERT INTO silver.transactions{suffix} BY NAME
+                    SELECT ? AS file_id, ? AS source_file, ? AS currency, *
+                    FROM ({silver.silver_rows_sql(source, date_formats)})""",  # noqa: S608 - validated id
+                [file_id, file_name, currency],
+            )
+        )
+        rejected_rows = counts.rows - duplicate_rows - silver_rows
+        rejected_by_reason: dict[str, int] = {}
+        if rejected_rows:
+            connection.execute(
+                f"""INSERT INTO silver.rejected{suffix} BY NAME
+                    SELECT ? AS file_id, ? AS source_file, * FROM ({silver.rejected_rows_sql(source, date_formats)})""",  # noqa: S608
+                [file_id, file_name],
+            ).fetchall()
+            rejected_by_reason = {
+                str(reason): int(count)
+                for reason, count in connection.execute(
+                    f"SELECT reason, count(*) FROM silver.rejected{suffix} WHERE file_id = ? GROUP BY reason",  # noqa: S608
+                    [file_id],
+                ).fetchall()
+            }
+        if sum(rejected_by_reason.values()) != rejected_rows:
+            raise RuntimeError(
+                f"file {file_id[:12]}: {counts.rows} bronze rows are not {silver_rows} silver + "
+                f"{sum(rejected_by_reason.values())} rejected + {duplicate_rows} repeats"
+            )
+        totals = SilverTotals(
+            silver_rows=silver_rows,
+            rejected_rows=rejected_rows,
+            duplicate_rows=duplicate_rows,
+            rejected_by_reason=dict(sorted(rejected_by_reason.items())),
+            superseded=superseded,
+            counts=counts,
+        )
+        if not rebuild:
+            _record_silver(connection, file_id, totals, date_formats=date_formats, date_order_source=date_order_source)
+    return totals
 
-    def __exit__(self, error_type: object, error: object, traceback: object) -> None:
-        if error_type is None:
-            self.connection.commit()
-        else:
-            self.connection.rollback()
+
+def _clear_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str) -> list[str]:
+    """Take this file's and its older versions' rows out of silver; returns the older versions' ids."""
+    if not connection.execute("SELECT 1 FROM ops.files WHERE file_id = ?", [file_id]).fetchall():
+        raise LookupError(f"file {file_id[:12]} has no ledger entry; load its bronze layer first")
+    superseded = [
+        row[0]
+        for row in connection.execute(
+            """SELECT file_id FROM ops.files
+               WHERE file_name = ? AND file_id <> ? AND status IN ('silver', 'loaded')""",
+            [file_name, file_id],
+        ).fetchall()
+    ]
+    for table in ("silver.transactions", "silver.rejected"):
+        for target in [file_id, *superseded]:
+            connection.execute(_DELETE_BY_FILE[table], [target])
+    return superseded
+
+
+def _record_silver(
+    connection: duckdb.DuckDBPyConnection,
+    file_id: str,
+    totals: SilverTotals,
+    *,
+    date_formats: list[str],
+    date_order_source: str,
+) -> None:
+    for old in totals.superseded:
+        connection.execute(
+            "UPDATE ops.files SET status = 'superseded', superseded_by = ? WHERE file_id = ?", [file_id, old]
+        )
+    connection.execute(
+        """UPDATE ops.files SET status = 'silver', silver_rows = ?, rejected_rows = ?, duplicate_rows = ?,
+           date_formats = ?, date_order_source = ?, silver_at = ? WHERE file_id = ?""",
+        [
+            totals.silver_rows,
+            totals.rejected_rows,
+            totals.duplicate_rows,
+            " | ".join(date_formats),
+            date_order_source,
+            now(),
+            file_id,
+        ],
+    )
 
 
 def live_files(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -507,8 +593,8 @@ def swap_in_rebuilt_silver(
 _REBUILD_TABLES_SQL = (
     "DROP TABLE IF EXISTS silver.transactions_rebuild",
     "DROP TABLE IF EXISTS silver.rejected_rebuild",
-    SCHEMA_SQL[5].replace("IF NOT EXISTS silver.transactions", "silver.transactions_rebuild"),
-    SCHEMA_SQL[6].replace("IF NOT EXISTS silver.rejected", "silver.rejected_rebuild"),
+    SCHEMA_SQL[4].replace("IF NOT EXISTS silver.transactions", "silver.transactions_rebuild"),
+    SCHEMA_SQL[5].replace("IF NOT EXISTS silver.rejected", "silver.rejected_rebuild"),
 )
 _SWAP_SQL = (
     "DROP TABLE silver.transactions",

@@ -145,7 +145,7 @@ def data_path_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
     marks = [time.perf_counter()]
     bronze = steps.load_bronze(csv_path, settings)
     marks.append(time.perf_counter())
-    silver = steps.load_silver(bronze.file_id, settings, bronze.handoff)
+    silver = steps.load_silver(bronze.file_id, settings)
     marks.append(time.perf_counter())
     steps.score_quality(bronze.file_id, silver.quality_counts, settings)
     marks.append(time.perf_counter())

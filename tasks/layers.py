@@ -44,7 +44,7 @@ def bronze_layer(path: str, settings: Settings) -> steps.BronzeReport:
 
 @task(name="silver", retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_bad_input)
 def silver_layer(bronze: steps.BronzeReport, settings: Settings) -> steps.SilverReport:
-    report = steps.load_silver(bronze.file_id, settings, bronze.handoff)
+    report = steps.load_silver(bronze.file_id, settings)
     get_run_logger().info(
         "silver: %s rows, %s rejected %s, %s duplicates removed; dates %s (order: %s)",
         f"{report.silver_rows:,}",

@@ -178,13 +178,12 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
     medallion(str(good))
     before = table(settings.warehouse_path, "SELECT * FROM silver.transactions")
 
-    original_frames = steps.silver.silver_frames
+    original_rows = steps.silver.silver_rows_sql
 
-    def frames_with_a_row_silver_refuses(typed: pl.LazyFrame) -> Any:
-        silver_rows, rejected_rows = original_frames(typed)
-        return silver_rows.with_columns(pl.lit(None, pl.String).alias("country")), rejected_rows
+    def rows_silver_refuses(source: str, date_formats: list[str]) -> str:
+        return f"SELECT * REPLACE (NULL::VARCHAR AS country) FROM ({original_rows(source, date_formats)})"  # noqa: S608
 
-    monkeypatch.setattr(steps.silver, "silver_frames", frames_with_a_row_silver_refuses)
+    monkeypatch.setattr(steps.silver, "silver_rows_sql", rows_silver_refuses)
     second = write_csv(tmp_path / "raw" / "second.csv", "536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France")
     with pytest.raises(duckdb.ConstraintException):
         medallion(str(second))

@@ -67,9 +67,7 @@ def test_online_retail_ii_names_map_to_the_same_columns(tmp_path: Path) -> None:
         ("semicolons.csv", (UCI_HEADER + "\n" + ROW + "\n").replace(",", ";").encode(), "utf-8"),
     ],
 )
-def test_encodings_and_delimiters_are_detected(
-    tmp_path: Path, name: str, content: bytes, encoding: str
-) -> None:
+def test_encodings_and_delimiters_are_detected(tmp_path: Path, name: str, content: bytes, encoding: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     profile = reader.profile_file(path)
@@ -136,9 +134,7 @@ def test_quoted_newlines_stay_inside_their_field(tmp_path: Path) -> None:
         (UCI_HEADER + "\n" + ROW + ",surplus\n" + ROW_2 + "\n", ["too_many_fields", None]),
     ],
 )
-def test_malformed_lines_are_kept_and_marked(
-    tmp_path: Path, content: str, parse_errors: list[str | None]
-) -> None:
+def test_malformed_lines_are_kept_and_marked(tmp_path: Path, content: str, parse_errors: list[str | None]) -> None:
     path = tmp_path / "malformed.csv"
     path.write_text(content)
     rows = canonical_rows(path, tmp_path)

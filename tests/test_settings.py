@@ -26,9 +26,7 @@ def test_enable_external_enrichment_false_means_false(monkeypatch: pytest.Monkey
     assert load_settings().enable_external_enrichment is False
 
 
-def test_values_come_from_the_environment_and_a_dot_env_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_values_come_from_the_environment_and_a_dot_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("QUALITY_ALERT_THRESHOLD=70\nENRICHMENT_BATCH_SIZE=4\n")
     monkeypatch.setenv("ENRICHMENT_BATCH_SIZE", "16")
@@ -67,9 +65,7 @@ def test_values_come_from_the_environment_and_a_dot_env_file(
         ),
     ],
 )
-def test_a_bad_value_names_its_variable(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
-) -> None:
+def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as raised:
         load_settings()

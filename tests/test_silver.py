@@ -1,24 +1,48 @@
-"""Silver transforms: tiny literal frames in, expected frames out."""
+"""Silver transforms: tiny literal frames in, through the silver SQL in DuckDB, expected frames out."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from pydantic import BaseModel, ConfigDict
 
+from medallion import quality, silver
 from medallion.errors import BadInputError
 from medallion.settings import DateOrder
-from medallion.silver import DateParsing, date_parsing, parsed_dates, silver_split, typed_rows
+from medallion.silver import date_parsing
 
-NO_REPEATS = pl.Series("row_number", [], pl.Int64)
-US_MINUTES = DateParsing(formats=["%m/%d/%Y %H:%M"], order=DateOrder.MONTH_FIRST, order_source="detected")
+US_MINUTES = ["%m/%d/%Y %H:%M"]
 
 
-def typed(rows: pl.DataFrame, repeats: pl.Series = NO_REPEATS) -> pl.LazyFrame:
-    """Typed rows of a bronze frame whose dates are written like the downloaded layout's."""
-    return typed_rows(rows.lazy(), parsed_dates(rows["invoice_date"], US_MINUTES), repeats)
+class Transformed(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    silver: pl.DataFrame
+    rejected: pl.DataFrame
+    duplicate_rows: int
+    counts: quality.QualityCounts
+
+
+def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Transformed:
+    """Silver, rejected rows, repeats and quality counts of a bronze frame, as the warehouse computes them."""
+    connection = duckdb.connect()
+    connection.register("bronze_rows", rows)
+    connection.execute(f"CREATE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql('bronze_rows')}")
+    connection.execute(
+        f"CREATE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql('bronze_rows')}"
+    )
+    repeats = connection.execute(f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}").fetchall()[0][0]  # noqa: S608
+    summary = connection.sql(quality.quality_sql(silver.typed_rows_sql("bronze_rows", date_formats))).pl()
+    return Transformed(
+        silver=connection.sql(silver.silver_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
+        rejected=connection.sql(silver.rejected_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
+        duplicate_rows=repeats,
+        counts=quality.counts_of(summary.row(0, named=True), repeats),
+    )
 
 
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
@@ -124,7 +148,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
         ("A563186", "B", "Adjust bad debt", "1", "8/12/2011 14:51", "-11062.06", "NA", "RSA"),
         ("536370", "POST", "POSTAGE", "3", "12/1/2010 8:45", "18", "", " USA "),
     )
-    silver = silver_split(typed(rows)).silver
+    silver_rows = transformed(rows).silver
     expected = pl.DataFrame(
         {
             "invoice_no": ["536365", "C536379", "A563186", "536370"],
@@ -148,7 +172,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
         },
         schema_overrides={"quarter": pl.Int32, "day_of_week": pl.Int32, "invoice_ts": pl.Datetime("us")},
     )
-    assert_frame_equal(silver.select(expected.columns), expected)
+    assert_frame_equal(silver_rows.select(expected.columns), expected)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +190,7 @@ def test_typed_rows_derive_dates_amounts_and_flags() -> None:
 )
 def test_rows_that_cannot_be_typed_are_rejected_with_a_reason(row: tuple[str, ...], reason: str) -> None:
     good = ("536366", "22633", "HAND WARMER", "6", "12/1/2010 8:28", "1.85", "17850", "France")
-    split = silver_split(typed(bronze(good, row)))
+    split = transformed(bronze(good, row))
     assert split.silver["invoice_no"].to_list() == ["536366"]
     assert split.rejected.select("row_number", "reason").rows() == [(2, reason)]
     assert split.duplicate_rows == 0
@@ -175,8 +199,7 @@ def test_rows_that_cannot_be_typed_are_rejected_with_a_reason(row: tuple[str, ..
 def test_repeated_lines_are_removed_and_counted() -> None:
     line = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France")
     other = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "Germany")
-    repeats = pl.Series("row_number", [3, 4], pl.Int64)
-    split = silver_split(typed(bronze(line, other, line, line), repeats))
+    split = transformed(bronze(line, other, line, line))
     assert split.silver["row_number"].to_list() == [1, 2]
     assert split.duplicate_rows == 2
     assert split.rejected.height == 0
@@ -185,12 +208,26 @@ def test_repeated_lines_are_removed_and_counted() -> None:
 def test_a_malformed_row_is_rejected_even_when_its_fields_look_fine() -> None:
     rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "France"))
     rows = rows.with_columns(pl.lit("too_many_fields").alias("parse_error"))
-    split = silver_split(typed(rows))
+    split = transformed(rows)
     assert split.rejected["reason"].to_list() == ["malformed_row"]
 
 
-def test_typed_rows_leave_the_input_frame_untouched() -> None:
-    rows = bronze(("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850.0", "EIRE"))
-    before = rows.clone()
-    typed(rows).collect()
-    assert_frame_equal(rows, before)
+def test_text_is_trimmed_of_any_whitespace_and_amounts_of_their_symbols() -> None:
+    rows = bronze(("\t536365\u00a0", " 85123a ", "HEART\n", " 1,200 ", " 12/1/2010 8:26 ", "£2.50", "17850.00", "uk"))
+    row = transformed(rows).silver.row(0, named=True)
+    assert (row["invoice_no"], row["stock_code"], row["description"]) == ("536365", "85123A", "HEART")
+    assert (row["quantity"], row["unit_price"], row["line_amount"]) == (1200, 2.5, 3000.0)
+    assert (row["customer_id"], row["country"], row["country_raw"]) == ("17850", "United Kingdom", "uk")
+    assert row["invoice_ts"] == datetime(2010, 12, 1, 8, 26)
+
+
+def test_iso_dates_with_a_t_and_fractions_read_with_the_detected_format() -> None:
+    rows = bronze(
+        ("536365", "85123A", "HEART", "6", "2010-12-01T08:26:00.000000", "2.55", "17850", "France"),
+        ("536366", "85123A", "HEART", "6", "2010-12-01 08:28:00", "2.55", "17850", "France"),
+    )
+    parsing = date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST)
+    assert transformed(rows, parsing.formats).silver["invoice_ts"].to_list() == [
+        datetime(2010, 12, 1, 8, 26),
+        datetime(2010, 12, 1, 8, 28),
+    ]

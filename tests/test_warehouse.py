@@ -1,14 +1,17 @@
-"""File-wide facts computed in a real DuckDB file: exact repeat lines, inconsistent invoices, batched reads."""
+"""Bronze in a real DuckDB file: DuckDB reading CSV itself, row lineage, exact repeats, inconsistent invoices."""
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pytest
 from test_silver import bronze
 
-from medallion import warehouse
+from medallion import reader, silver, warehouse
 from medallion.reader import FileProfile
 
 
@@ -34,6 +37,10 @@ def rows(*lines: tuple[str | None, ...]) -> pl.DataFrame:
     return bronze(*lines).drop("file_id", "source_file")
 
 
+def query(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    return connection.execute(sql).fetchall()
+
+
 def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path) -> None:
     line = ("536365", "85123A", None, "6", "12/1/2010 8:26", "2.55", None, "France")
     near = ("536365", "85123A", None, "6", "12/1/2010 8:26", "2.55", None, "France ")
@@ -53,20 +60,24 @@ def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path
             flow_run_id=None,
             started_at=datetime(2026, 1, 1),
         )
-        count, kept = warehouse.publish_bronze(
+        count = warehouse.publish_bronze(
             connection,
             profile(),
             [frame.slice(0, 2), frame.slice(2, 3)],
             flow_run_id=None,
             started_at=datetime(2026, 1, 1),
         )
-        context = warehouse.bronze_context(connection, "a" * 64)
-        second_batch = warehouse.bronze_rows(connection, "a" * 64, 3, 4)
-    assert (count, kept) == (5, None), "a file read in several batches is not handed on in memory"
-    assert context.rows == 5
-    assert context.duplicate_rows.to_list() == [3, 5], "NULLs compare equal; a trailing space is a different line"
-    assert sorted(context.distinct_dates.to_list()) == ["12/1/2010 8:26", "12/1/2010 8:28"]
-    assert second_batch["row_number"].to_list() == [3, 4]
+        repeats = query(connection, silver.duplicates_sql(warehouse.bronze_source("a" * 64)) + " ORDER BY 1")
+        dates = warehouse.distinct_dates(connection, "a" * 64)
+        lineage = query(
+            connection,
+            """SELECT file_id, source_file, row_number, country FROM bronze.transactions
+               WHERE row_number BETWEEN 3 AND 4 ORDER BY file_id, row_number""",
+        )
+    assert count == 5
+    assert repeats == [(3,), (5,)], "NULLs compare equal; a trailing space is a different line"
+    assert sorted(dates.to_list()) == ["12/1/2010 8:26", "12/1/2010 8:28"]
+    assert lineage == [("a" * 64, "sales.csv", 3, "France"), ("a" * 64, "sales.csv", 4, "France")]
 
 
 def test_an_invoice_naming_two_customers_or_countries_is_inconsistent(tmp_path: Path) -> None:
@@ -80,5 +91,93 @@ def test_an_invoice_naming_two_customers_or_countries_is_inconsistent(tmp_path: 
     )
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
         warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
-        context = warehouse.bronze_context(connection, "a" * 64)
-    assert sorted(context.inconsistent_invoices.to_list()) == ["536366", "C536367"]
+        inconsistent = query(connection, silver.inconsistent_invoices_sql(warehouse.bronze_source("a" * 64)))
+    assert sorted(row[0] for row in inconsistent) == ["536366", "C536367"]
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+HEADER = b",InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+LINE = b'1,536365,85123A,"HEART, WHITE",6,12/1/2010 8:26,2.55,17850,United Kingdom\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "countries"),
+    [
+        ("plain.csv", HEADER + LINE + b'2,536366,22633,"TWO\nLINES",6,12/1/2010 8:28,1.85,,France\n', None),
+        ("latin.csv", (HEADER + b"1,536365,85123A,CAF\xc9,6,12/1/2010 8:26,2.55,17850,C\xf4te\n"), ["Côte"]),
+        ("packed.csv.gz", gzip.compress(HEADER + LINE), ["United Kingdom"]),
+        ("bom.csv", b"\xef\xbb\xbf" + HEADER + LINE, ["United Kingdom"]),
+    ],
+)
+def test_duckdb_reads_a_csv_file_itself_with_each_rows_line(
+    tmp_path: Path, name: str, data: bytes, countries: list[str] | None
+) -> None:
+    path = write_bytes(tmp_path / name, data)
+    file_profile = reader.profile_file(path)
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        count = warehouse.publish_bronze(
+            connection, file_profile, None, flow_run_id=None, started_at=datetime(2026, 1, 1)
+        )
+        bronze_rows = query(
+            connection, "SELECT row_number, source_index, description, customer_id, country FROM bronze.transactions"
+        )
+        ledger = query(connection, "SELECT status, bronze_rows FROM ops.files")
+    assert count == len(bronze_rows) and ledger == [("bronze", count)]
+    assert [row[0] for row in bronze_rows] == [int(row[1]) for row in bronze_rows] == list(range(1, count + 1))
+    if countries is None:
+        assert bronze_rows[0][2:] == ("HEART, WHITE", "17850", "United Kingdom")
+        assert bronze_rows[1][2:] == ("TWO\nLINES", None, "France")
+    else:
+        assert [row[4] for row in bronze_rows] == countries
+
+
+def test_a_file_cut_off_inside_its_last_record_marks_that_row(tmp_path: Path) -> None:
+    path = write_bytes(tmp_path / "cut.csv", HEADER + LINE + b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,")
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        warehouse.publish_bronze(
+            connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
+        )
+        marks = query(connection, "SELECT row_number, parse_error FROM bronze.transactions ORDER BY row_number")
+    assert marks == [(1, None), (2, "too_few_fields")]
+
+
+def test_a_line_the_strict_reader_refuses_writes_nothing_and_asks_for_the_tolerant_reader(tmp_path: Path) -> None:
+    path = write_bytes(tmp_path / "long.csv", HEADER + LINE + b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,1,X,y\n")
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        with pytest.raises(reader.TolerantParseNeeded):
+            warehouse.publish_bronze(
+                connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
+            )
+        assert query(connection, "SELECT count(*) FROM bronze.transactions") == [(0,)]
+        assert query(connection, "SELECT count(*) FROM ops.files") == [(0,)]
+
+
+def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA bronze")
+        old.execute(
+            """CREATE TABLE bronze.transactions (
+                file_id VARCHAR, source_file VARCHAR, row_number BIGINT, source_index VARCHAR, invoice_no VARCHAR,
+                stock_code VARCHAR, description VARCHAR, quantity VARCHAR, invoice_date VARCHAR, unit_price VARCHAR,
+                customer_id VARCHAR, country VARCHAR, parse_error VARCHAR, ingested_at TIMESTAMP)"""
+        )
+        old.execute(
+            """INSERT INTO bronze.transactions VALUES
+               (?, 'a.csv', 2, NULL, '2', 'S', NULL, '1', 'd', '1', NULL, 'France', NULL, now()),
+               (?, 'a.csv', 1, NULL, '1', 'S', NULL, '1', 'd', '1', NULL, 'France', NULL, now())""",
+            ["c" * 64, "c" * 64],
+        )
+    with warehouse.open_warehouse(path) as connection:
+        moved = query(connection, f"SELECT rowid + 1, invoice_no FROM {warehouse.bronze_table('c' * 64)}")  # noqa: S608
+        kind = query(
+            connection,
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'transactions'"
+            " AND table_schema = 'bronze'",
+        )
+    assert moved == [(1, "1"), (2, "2")]
+    assert kind == [("VIEW",)]

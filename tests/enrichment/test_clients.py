@@ -259,9 +259,7 @@ def test_non_countries_stay_unmapped_with_a_reason_and_no_call(clock: FakeClock)
 
 
 def datamuse(client: httpx.AsyncClient, clock: FakeClock) -> DatamuseClient:
-    return DatamuseClient(
-        client, SourceGuard("products", fast_settings(), clock, budget=50), base_url=DATAMUSE
-    )
+    return DatamuseClient(client, SourceGuard("products", fast_settings(), clock, budget=50), base_url=DATAMUSE)
 
 
 @pytest.mark.parametrize(

@@ -84,14 +84,12 @@ def test_live_failures_degrade_to_the_offline_twin_and_keep_no_secret(
     assert stats.products.live == 1 and words.call_count == 1
     source_of = dict(
         warehouse.execute(
-            "SELECT invoice_date, rate_source FROM silver.transactions_enriched "
-            "WHERE invoice_date = DATE '2026-11-20'"
+            "SELECT invoice_date, rate_source FROM silver.transactions_enriched WHERE invoice_date = DATE '2026-11-20'"
         ).fetchall()
     )
     assert source_of == {date(2026, 11, 20): "ecb_offline"}
     assert warehouse.execute(
-        "SELECT count(*) FROM silver.transactions_enriched "
-        "WHERE amount_usd IS NULL OR product_category IS NULL"
+        "SELECT count(*) FROM silver.transactions_enriched WHERE amount_usd IS NULL OR product_category IS NULL"
     ).fetchone() == (0,)
     dumped = warehouse.execute(
         "SELECT string_agg(source || cache_key || payload, '|') FROM enrichment.api_cache"
@@ -143,9 +141,7 @@ def test_run_against_a_server_failing_half_its_requests_loses_nothing(
             datamuse_base_url=base,
             http_timeout_s=5.0,
         )
-        stats = build_enrichment(
-            warehouse, settings, live=True, clock=clock, transport=httpx.AsyncHTTPTransport()
-        )
+        stats = build_enrichment(warehouse, settings, live=True, clock=clock, transport=httpx.AsyncHTTPTransport())
     finally:
         server.shutdown()
         server.server_close()
@@ -160,6 +156,6 @@ def test_run_against_a_server_failing_half_its_requests_loses_nothing(
         "OR (country_iso2 IS NULL AND country <> 'Channel Islands')"
     ).fetchone()
     assert missing == (0,)
-    assert set(
-        warehouse.execute("SELECT DISTINCT rate_source FROM silver.transactions_enriched").fetchall()
-    ) == {("exchangerate_api",)}
+    assert set(warehouse.execute("SELECT DISTINCT rate_source FROM silver.transactions_enriched").fetchall()) == {
+        ("exchangerate_api",)
+    }

@@ -12,9 +12,7 @@ from .conftest import FIXTURES
 def test_labelled_sample_accuracy_is_at_least_90_percent() -> None:
     with (FIXTURES / "product_categories_labelled.csv").open(encoding="utf-8") as handle:
         labelled = list(csv.DictReader(handle))
-    right = sum(
-        categorise(row["stock_code"], row["description"]).category == row["category"] for row in labelled
-    )
+    right = sum(categorise(row["stock_code"], row["description"]).category == row["category"] for row in labelled)
     accuracy = right / len(labelled)
     print(f"categoriser accuracy on {len(labelled)} hand-labelled descriptions: {accuracy:.1%}")
     assert len(labelled) >= 100
