@@ -45,14 +45,14 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name=names.LARGE_FILE,
         entrypoint=FILE_ENTRYPOINT,
-        description="A file over LARGE_FILE_BYTES: streamed in batches, live enrichment deferred to the daily run.",
+        description="A file over LARGE_FILE_BYTES: streamed by DuckDB within its memory limit, live enrichment deferred to the daily run.",
         parameters={"mode": "large"},
         tags=("medallion", "large-file"),
     ),
     DeploymentSpec(
         name=names.ERROR_RETRY,
         entrypoint=FILE_ENTRYPOINT,
-        description="A failed, retryable file from raw/errors: conservative settings, smaller batches, no live calls.",
+        description="A failed, retryable file from raw/errors: conservative settings, less memory, no live calls.",
         parameters={"mode": "conservative"},
         tags=("medallion", "error-retry"),
     ),

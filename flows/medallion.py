@@ -12,8 +12,10 @@ from tasks.enrichment import enrichment_layer
 from tasks.layers import bronze_layer, failure_record, gold_layer, quality_layer, silver_layer
 
 MODES = ("standard", "large", "conservative")
-# Error retries run with smaller batches: less memory and shorter DuckDB statements than the run that failed.
+# Error retries run with less memory than the run that failed: DuckDB spills sooner, the tolerant and Excel
+# readers hand over smaller batches.
 CONSERVATIVE_BATCH_ROWS = 100_000
+CONSERVATIVE_MEMORY_LIMIT = "256MB"
 
 
 @flow(name="medallion", log_prints=False, validate_parameters=True)
@@ -33,6 +35,8 @@ def medallion(
         overrides["BATCH_ROWS"] = batch_rows
     elif mode == "conservative":
         overrides["BATCH_ROWS"] = CONSERVATIVE_BATCH_ROWS
+    if mode == "conservative":
+        overrides["DUCKDB_MEMORY_LIMIT"] = CONSERVATIVE_MEMORY_LIMIT
     settings = load_settings(**overrides)
 
     bronze = bronze_layer(path, settings)
