@@ -45,7 +45,10 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name=names.LARGE_FILE,
         entrypoint=FILE_ENTRYPOINT,
-        description="A file over LARGE_FILE_BYTES: streamed by DuckDB within its memory limit, live enrichment deferred to the daily run.",
+        description=(
+            "A file over LARGE_FILE_BYTES: streamed by DuckDB within its memory limit, "
+            "live enrichment deferred to the daily run."
+        ),
         parameters={"mode": "large"},
         tags=("medallion", "large-file"),
     ),
