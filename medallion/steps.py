@@ -105,15 +105,26 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
 def _publish_bronze(
     connection: Any, profile: reader.FileProfile, settings: Settings, *, flow_run_id: str | None, started_at: datetime
 ) -> int:
-    """DuckDB reads a CSV file itself; Excel, and CSV its strict reader refuses, come through Polars batches."""
+    """The fastest reader that takes the file: DuckDB's own strict CSV reader, then Polars' batched reader (mixed
+    line endings, say), then the tolerant reader that keeps and marks lines with a wrong field count. Excel
+    workbooks come through Polars. A reader that gives up has written nothing.
+    """
     if profile.file_format == "csv":
         try:
             return warehouse.publish_bronze(connection, profile, None, flow_run_id=flow_run_id, started_at=started_at)
         except reader.TolerantParseNeeded:
             pass
     with reader.readable_text(profile, settings.staging_path) as text_path:
-        batches = reader.row_batches(profile, text_path, settings.batch_rows, tolerant=profile.file_format == "csv")
-        return warehouse.publish_bronze(connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at)
+        try:
+            batches = reader.row_batches(profile, text_path, settings.batch_rows)
+            return warehouse.publish_bronze(
+                connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+            )
+        except reader.TolerantParseNeeded:
+            batches = reader.row_batches(profile, text_path, settings.batch_rows, tolerant=True)
+            return warehouse.publish_bronze(
+                connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+            )
 
 
 def load_silver(file_id: str, settings: Settings) -> SilverReport:

@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLE_CSV, write_csv
 
 from flows.medallion import medallion
-from medallion import steps, warehouse
+from medallion import reader, steps, warehouse
 from medallion.settings import Settings
 
 LAYOUT = [
@@ -294,3 +294,24 @@ def test_silver_rebuilt_from_bronze_matches_the_loaded_one_and_swaps_in_whole(
     assert sorted(tables["table_name"]) == ["rejected", "transactions"]
     enriched = table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions_enriched")
     assert enriched["n"][0] == before.height, "the enriched view reads the rebuilt table"
+
+
+def test_a_file_duckdbs_strict_reader_refuses_still_loads_every_row_unmarked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "raw" / "mixed endings.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b",InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
+        b'1,536365,85123A,"TWO\nLINES",6,12/1/2010 8:26,2.55,17850,France\r\n'
+        b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,France\n"
+    )
+    profile = reader.profile_file(path)
+    with warehouse.open_warehouse(tmp_path / "probe.duckdb") as connection:
+        with pytest.raises(reader.TolerantParseNeeded):
+            warehouse.publish_bronze(connection, profile, None, flow_run_id=None, started_at=warehouse.now())
+    assert steps.load_bronze(path, settings).bronze_rows == 2
+    rows = table(
+        settings.warehouse_path, "SELECT row_number, description, parse_error FROM bronze.transactions ORDER BY 1"
+    )
+    assert rows.rows() == [(1, "TWO\nLINES", None), (2, "WARMER", None)]
