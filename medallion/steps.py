@@ -201,32 +201,27 @@ def score_quality(file_id: str, counts: quality.QualityCounts, settings: Setting
         warehouse.record_quality(
             connection, scope="file", file_id=file_id, counts=counts, scores=file_scores, threshold=threshold
         )
-        dataset_counts = warehouse.live_quality_counts(connection)
-        dataset_scores = quality.quality_scores(dataset_counts, settings.quality_weights)
-        warehouse.record_quality(
-            connection,
-            scope="dataset",
-            file_id=None,
-            counts=dataset_counts,
-            scores=dataset_scores,
-            threshold=threshold,
-        )
+        dataset_scores = _record_dataset_quality(connection, settings)
     return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
 
 
 def score_dataset(settings: Settings) -> quality.QualityScores:
     """Score every file now in silver together and record it as a `dataset` row of the quality history."""
     with warehouse_connection(settings) as connection:
-        counts = warehouse.live_quality_counts(connection)
-        scores = quality.quality_scores(counts, settings.quality_weights)
-        warehouse.record_quality(
-            connection,
-            scope="dataset",
-            file_id=None,
-            counts=counts,
-            scores=scores,
-            threshold=settings.quality_alert_threshold,
-        )
+        return _record_dataset_quality(connection, settings)
+
+
+def _record_dataset_quality(connection: Any, settings: Settings) -> quality.QualityScores:
+    counts = warehouse.live_quality_counts(connection)
+    scores = quality.quality_scores(counts, settings.quality_weights)
+    warehouse.record_quality(
+        connection,
+        scope="dataset",
+        file_id=None,
+        counts=counts,
+        scores=scores,
+        threshold=settings.quality_alert_threshold,
+    )
     return scores
 
 

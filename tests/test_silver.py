@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from medallion import quality, silver
 from medallion.errors import BadInputError
+from medallion.reader import CANONICAL_COLUMNS
 from medallion.settings import DateOrder
 from medallion.silver import date_parsing
 
@@ -47,16 +48,7 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
 
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
     """Bronze rows from (invoice, stock, description, quantity, date, price, customer, country) tuples."""
-    names = [
-        "invoice_no",
-        "stock_code",
-        "description",
-        "quantity",
-        "invoice_date",
-        "unit_price",
-        "customer_id",
-        "country",
-    ]
+    names = list(CANONICAL_COLUMNS)
     frame = pl.DataFrame([dict(zip(names, row, strict=True)) for row in rows], schema=dict.fromkeys(names, pl.String))
     return frame.select(
         pl.lit("f" * 64).alias("file_id"),
