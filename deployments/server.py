@@ -231,3 +231,20 @@ def scratch_environment(root: Path, **overrides: str) -> dict[str, str]:
         }
     )
     return environment
+
+
+def start_scratch_service(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m deployments.service` from the project folder with `environment`, its output appended to
+    `log_path`, in a session of its own so the whole service can be signalled at once.
+
+    Used by the latency script and the service tests with a `scratch_environment`.
+    """
+    with log_path.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "deployments.service"],
+            cwd=Path(__file__).resolve().parents[1],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

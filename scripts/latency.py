@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deployments.server import descendant_pids, scratch_environment
+from deployments.server import descendant_pids, scratch_environment, start_scratch_service
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,15 +56,7 @@ class ScratchService:
         return f"http://127.0.0.1:{self.env['PREFECT_SERVER_API_PORT']}/api"
 
     def start(self) -> None:
-        with self.log_path.open("ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "deployments.service"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_scratch_service(self.env, self.log_path)
         _wait(lambda: "watching " in self.log() or self.process.poll() is not None, 180, "the service")  # type: ignore[union-attr]
         if self.process.poll() is not None:
             raise RuntimeError("the service did not start:\n" + self.log()[-2000:])

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from deployments.server import descendant_pids, scratch_environment
+from deployments.server import descendant_pids, scratch_environment, start_scratch_service
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -79,15 +78,7 @@ class Service:
 
     def start(self) -> None:
         offset = len(self.log()) if self.log_path.exists() else 0
-        with self.log_path.open("ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "deployments.service"],
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_scratch_service(self.env, self.log_path)
         try:
             wait_until(
                 lambda: "watching " in self.log()[offset:] or self.process.poll() is not None,  # type: ignore[union-attr]
