@@ -61,44 +61,6 @@ COUNTRY_ALIASES: dict[str, str] = {
 # Dates that contradict a file's evident day/month order are treated as bad values while they stay this rare.
 CONTRADICTION_SHARE = 0.01
 
-REJECT_REASONS = (
-    "malformed_row",
-    "missing_invoice_no",
-    "missing_stock_code",
-    "bad_quantity",
-    "bad_unit_price",
-    "bad_invoice_date",
-    "missing_country",
-)
-
-# The columns a silver split carries; file_id, source_file and currency are constants added when it is published.
-SILVER_COLUMNS: tuple[str, ...] = (
-    "row_number",
-    "invoice_no",
-    "stock_code",
-    "description",
-    "quantity",
-    "unit_price",
-    "line_amount",
-    "customer_id",
-    "country",
-    "country_raw",
-    "invoice_ts",
-    "invoice_date",
-    "year",
-    "month",
-    "quarter",
-    "day_of_week",
-    "is_weekend",
-    "transaction_type",
-    "is_cancellation",
-    "is_bad_debt",
-    "is_non_product",
-    "is_guest",
-    "is_zero_price",
-)
-REJECTED_COLUMNS: tuple[str, ...] = ("row_number", "reason", *CANONICAL_COLUMNS)
-
 
 class DateParsing(BaseModel):
     """How one file writes its invoice dates: the strptime formats used and where the day/month order came from."""
@@ -195,6 +157,11 @@ def _missing_is_null(trimmed: str) -> str:
     return f"CASE WHEN {trimmed} IN {_literals(MISSING_TEXT)} THEN NULL ELSE {trimmed} END"
 
 
+def _customer_id_of(text: str) -> str:
+    """A customer id written as float text (`17850.0`) becomes `17850`."""
+    return f"regexp_replace({text}, '\\.0+$', '')"
+
+
 def _country_of(raw: str) -> str:
     cases = " ".join(f"WHEN {_literal(alias)} THEN {_literal(name)}" for alias, name in COUNTRY_ALIASES.items())
     return f"CASE upper({raw}) {cases} ELSE {raw} END"
@@ -226,7 +193,7 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
                 AS quantity_float,
             TRY_CAST(regexp_replace({_missing_is_null("t_unit_price")}, '[£$€,\\s]', '', 'g') AS DOUBLE)
                 AS unit_price_typed,
-            regexp_replace({_missing_is_null("t_customer_id")}, '\\.0+$', '') AS customer_id_clean,
+            {_customer_id_of(_missing_is_null("t_customer_id"))} AS customer_id_clean,
             {_missing_is_null("t_country")} AS country_raw_clean,
             {_invoice_timestamp_sql(date_formats)} AS invoice_ts
         FROM trimmed
@@ -264,7 +231,8 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
 
 
 def _invoice_timestamp_sql(date_formats: list[str]) -> str:
-    """The invoice date read with the file's formats, after the normalising `_invoice_timestamp` does too."""
+    """The invoice date read with the file's formats, after turning ISO's `T` into a space and dropping
+    fractions of a second and a trailing `Z`."""
     if not date_formats:
         return "NULL::TIMESTAMP"
     normalised = (
@@ -335,7 +303,7 @@ def duplicates_sql(source: str) -> str:
 def inconsistent_invoices_sql(source: str) -> str:
     """Invoices of `source` that name more than one customer or more than one country: an invoice is one order."""
     invoice = f"upper({_missing_is_null(_trimmed('invoice_no'))})"
-    customer = f"regexp_replace({_missing_is_null(_trimmed('customer_id'))}, '\\.0+$', '')"
+    customer = _customer_id_of(_missing_is_null(_trimmed("customer_id")))
     country = f"upper({_missing_is_null(_trimmed('country'))})"
     return f"""
     WITH combinations AS (SELECT DISTINCT invoice_no, customer_id, country FROM {source})

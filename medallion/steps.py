@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from medallion import gold, quality, reader, silver, warehouse
 from medallion.errors import BadInputError
@@ -14,8 +14,6 @@ from medallion.settings import Settings
 
 
 class BronzeReport(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     file_id: str
     file_name: str
     size_bytes: int
