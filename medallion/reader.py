@@ -186,7 +186,8 @@ def _hash_and_sniff(path: Path, compressed: bool) -> tuple[str, str, bytes]:
                 head += chunk[: HEAD_BYTES - len(head)]
                 if b"\x00" in head:
                     raise BadInputError(f"{path.name}: binary content, not a text CSV file")
-            if utf8:
+            # ASCII is UTF-8: a chunk of it needs no decoding unless a character is still open from the last one.
+            if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:

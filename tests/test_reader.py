@@ -79,6 +79,25 @@ def test_encodings_and_delimiters_are_detected(tmp_path: Path, name: str, conten
     assert list((tmp_path / "staging").glob("*")) == [], "the transcoded copy is removed after reading"
 
 
+@pytest.mark.parametrize(
+    ("tail", "encoding"),
+    [
+        # a two-byte UTF-8 character cut by the chunk boundary, then a chunk of plain ASCII
+        ("É".encode(), "utf-8"),
+        # one Latin-1 byte far into a file that is ASCII until then
+        ("É".encode("latin-1"), "latin-1"),
+    ],
+)
+def test_the_encoding_is_decided_by_the_whole_file(tmp_path: Path, tail: bytes, encoding: str) -> None:
+    line = (ROW + "\n").encode()
+    lines = (UCI_HEADER + "\n").encode() + line * (reader.CHUNK_BYTES // len(line))
+    lines = lines[: lines.rfind(b"\n", 0, reader.CHUNK_BYTES - 1) + 1]
+    padding = b"x" * (reader.CHUNK_BYTES - 1 - len(lines))  # puts the first byte of `tail` last in the first chunk
+    path = tmp_path / "long.csv"
+    path.write_bytes(lines + padding + tail + b"\n" + line * 3)
+    assert reader.profile_file(path).encoding == encoding
+
+
 def test_gzip_files_are_read_and_identified_by_their_own_bytes(tmp_path: Path) -> None:
     plain = write_csv(tmp_path / "sales.csv", ROW, ROW_2)
     packed = tmp_path / "sales.csv.gz"
