@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from medallion.reader import CANONICAL_COLUMNS
-from medallion.silver import INCONSISTENT_TABLE, TYPES_SQL
+from medallion.silver import INCONSISTENT_TABLE, MISSING_TEXT_SQL, TYPES_SQL
 
 DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency")
 
@@ -33,13 +33,19 @@ class QualityScores(BaseModel):
     score: float
 
 
+# A cell is filled when silver would not read it as missing: present, and not blank or a word for nothing.
+FILLED_SQL = "{column} IS NOT NULL AND t_{column} NOT IN " + MISSING_TEXT_SQL
+
+# Columns a silver row has filled by definition: it is typed, so none of them was missing.
+REQUIRED_COLUMNS = ("invoice_no", "stock_code", "quantity", "invoice_date", "unit_price", "country")
+
+
 def quality_sql(typed: str) -> str:
     """One row of quality counts over `typed`, a query giving `silver.typed_rows_sql`'s columns: the rows as
     received, repeats included. `unique_rows` comes from the file's repeats, not from this query.
     """
     filled = " + ".join(
-        f"count(*) FILTER (WHERE {column} IS NOT NULL AND t_{column} NOT IN ('', 'nan', 'NaN', 'NA'))"
-        for column in CANONICAL_COLUMNS
+        f"count(*) FILTER (WHERE {FILLED_SQL.format(column=column)})" for column in CANONICAL_COLUMNS
     )
     return f"""
     SELECT count(*) AS rows,
@@ -54,18 +60,36 @@ def quality_sql(typed: str) -> str:
     FROM ({typed})"""  # noqa: S608 - built from constants and the caller's query only
 
 
-def counts_of(row: dict[str, int], duplicate_rows: int) -> QualityCounts:
-    """QualityCounts from the row of `quality_sql` and the number of exact repeats in the file."""
-    rows = int(row["rows"])
+def silver_quality_sql(silver_table: str) -> str:
+    """`quality_sql`'s row for one file's rows already in `silver_table` (the file id is `$file_id`), read from
+    their typed columns instead of typing them again: each of them types, and has its required columns filled.
+    """
+    return f"""
+    SELECT count(*) AS rows,
+        {len(REQUIRED_COLUMNS)} * count(*) + count(description) + count(customer_id) AS filled_cells,
+        count(*) FILTER (WHERE quantity <> 0 AND (unit_price > 0 OR (is_bad_debt AND unit_price < 0))) AS valid_rows,
+        count(*) AS checked_rows,
+        count(*) FILTER (WHERE CASE WHEN is_cancellation THEN quantity < 0 ELSE quantity > 0 END
+                         AND invoice_no NOT IN (SELECT invoice_no FROM {INCONSISTENT_TABLE})) AS consistent_rows
+    FROM {silver_table} WHERE file_id = $file_id"""  # noqa: S608 - built from constants and the caller's identifier
+
+
+def counts_of(rows: list[dict[str, int]], duplicate_rows: int) -> QualityCounts:
+    """QualityCounts from rows of `quality_sql` or `silver_quality_sql` covering the file's rows between them,
+    and the number of exact repeats in the file."""
+    total = {name: sum(int(row[name]) for row in rows) for name in _SUMMED}
     return QualityCounts(
-        rows=rows,
-        cells=rows * len(CANONICAL_COLUMNS),
-        filled_cells=int(row["filled_cells"]),
-        valid_rows=int(row["valid_rows"]),
-        unique_rows=rows - duplicate_rows,
-        checked_rows=int(row["checked_rows"]),
-        consistent_rows=int(row["consistent_rows"]),
+        rows=total["rows"],
+        cells=total["rows"] * len(CANONICAL_COLUMNS),
+        filled_cells=total["filled_cells"],
+        valid_rows=total["valid_rows"],
+        unique_rows=total["rows"] - duplicate_rows,
+        checked_rows=total["checked_rows"],
+        consistent_rows=total["consistent_rows"],
     )
+
+
+_SUMMED = ("rows", "filled_cells", "valid_rows", "checked_rows", "consistent_rows")
 
 
 def quality_scores(counts: QualityCounts, weights: dict[str, float]) -> QualityScores:

@@ -1,7 +1,8 @@
-"""Bronze text rows to typed, cleaned silver rows: the rules as DuckDB SQL and Polars date detection, no I/O.
+"""Bronze text rows to typed, cleaned silver rows: the rules as DuckDB SQL, no I/O.
 
 The row transforms are SQL so DuckDB runs them where the rows are, on every core, without moving them through
-Python; the decisions taken once per file (date formats, day/month order) are Polars on its distinct values.
+Python; the decisions taken once per file (date formats, day/month order) are Python over a few rows of evidence
+that SQL gathers from the file's distinct dates.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import polars as pl
 from pydantic import BaseModel
 
 from medallion.errors import BadInputError
@@ -81,18 +81,39 @@ _TIME_SHAPES = {
 }
 
 
-def date_parsing(dates: pl.Series, ambiguous_order: DateOrder, file_name: str = "file") -> DateParsing:
-    """Decide a file's date formats from the shapes of its distinct date strings, never guessing the order."""
-    distinct = dates.drop_nulls().str.strip_chars().unique()
-    shapes = distinct.str.replace_all(r"\d", "9").str.replace(r"[ T](9{1,2}:99(?::99)?)(?:\.9+)?Z?$", " $1").unique()
-    first = distinct.str.extract(r"^(\d{1,2})[/.\-]\d{1,2}[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
-    second = distinct.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]\d{2,4}", 1).cast(pl.Int32, strict=False)
+def date_evidence_sql(source: str) -> str:
+    """Per shape of `source`'s distinct invoice date strings (digits as 9, surrounding whitespace stripped): how
+    many read only day-first (first number above 12), only month-first (second above 12), and start D/M/Y at all.
+
+    DuckDB computes it where the dates are; a file has few shapes, so the decision in `date_parsing` is small.
+    `source` is an identifier or a parenthesised query of the caller's own making, never user text.
+    """
+    day_month = "regexp_extract(s, '^(\\d{1,2})[/.\\-](\\d{1,2})[/.\\-]\\d{2,4}', ['first', 'second'])"
+    return f"""
+    WITH received AS (SELECT DISTINCT invoice_date FROM {source} WHERE invoice_date IS NOT NULL),
+    stripped AS (SELECT DISTINCT {_trimmed("invoice_date")} AS s FROM received),
+    numbered AS (
+        SELECT translate(s, '0123456789', '9999999999') AS digits,
+               TRY_CAST(parts.first AS INTEGER) AS first, TRY_CAST(parts.second AS INTEGER) AS second
+        FROM (SELECT s, {day_month} AS parts FROM stripped))
+    SELECT regexp_replace(digits, '[ T](9{{1,2}}:99(?::99)?)(?:\\.9+)?Z?$', ' \\1') AS shape,
+           count(*) FILTER (WHERE first > 12 AND second <= 12) AS day_first,
+           count(*) FILTER (WHERE second > 12 AND first <= 12) AS month_first,
+           count(first) AS numbered
+    FROM numbered GROUP BY shape ORDER BY shape"""  # noqa: S608 - built from constants and the caller's identifier
+
+
+def date_parsing(
+    evidence: Iterable[tuple[str, int, int, int]], ambiguous_order: DateOrder, file_name: str = "file"
+) -> DateParsing:
+    """Decide a file's date formats from the rows of `date_evidence_sql`, never guessing the order."""
+    rows = list(evidence)
+    day_first = sum(row[1] for row in rows)
+    month_first = sum(row[2] for row in rows)
     order: DateOrder | None = None
     order_source = "not needed"
-    if first.drop_nulls().len():
+    if any(row[3] for row in rows):
         # A value with both numbers above 12 is invalid in either order and proves nothing.
-        day_first = int(((first > 12) & (second <= 12)).sum())
-        month_first = int(((second > 12) & (first <= 12)).sum())
         if day_first and month_first:
             if min(day_first, month_first) > CONTRADICTION_SHARE * max(day_first, month_first):
                 raise BadInputError(
@@ -108,7 +129,7 @@ def date_parsing(dates: pl.Series, ambiguous_order: DateOrder, file_name: str = 
         else:
             order, order_source = ambiguous_order, "AMBIGUOUS_DATE_ORDER setting"
     formats: list[str] = []
-    for shape in shapes.to_list():
+    for shape, *_ in rows:
         date_format = _format_of_shape(shape, order)
         if date_format is not None and date_format not in formats:
             formats.append(date_format)
@@ -135,6 +156,7 @@ def _format_of_shape(shape: str, order: DateOrder | None) -> str | None:
 
 DUPLICATES_TABLE = "file_duplicates"
 INCONSISTENT_TABLE = "file_inconsistent_invoices"
+OUTSIDE_SILVER_TABLE = "file_outside_silver"
 
 # Leading and trailing whitespace as Polars' strip_chars sees it (tabs, newlines, no-break spaces too). A regular
 # expression, not trim(x, characters): DuckDB evaluates it once per dictionary entry instead of once per row.
@@ -149,12 +171,15 @@ def _literals(values: Iterable[str]) -> str:
     return "(" + ", ".join(_literal(value) for value in sorted(values)) + ")"
 
 
+MISSING_TEXT_SQL = _literals(MISSING_TEXT)
+
+
 def _trimmed(column: str) -> str:
     return f"regexp_replace({column}, {_literal(_SURROUNDING_WHITESPACE)}, '', 'g')"
 
 
 def _missing_is_null(trimmed: str) -> str:
-    return f"CASE WHEN {trimmed} IN {_literals(MISSING_TEXT)} THEN NULL ELSE {trimmed} END"
+    return f"CASE WHEN {trimmed} IN {MISSING_TEXT_SQL} THEN NULL ELSE {trimmed} END"
 
 
 def _customer_id_of(text: str) -> str:

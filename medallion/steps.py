@@ -166,8 +166,8 @@ def rebuild_silver(settings: Settings) -> dict[str, int]:
 
 def _file_silver(connection: Any, file_id: str, settings: Settings, *, rebuild: bool) -> SilverReport:
     file_name, bronze_rows = warehouse.bronze_summary(connection, file_id)
-    dates = warehouse.distinct_dates(connection, file_id)
-    parsing = silver.date_parsing(dates, settings.ambiguous_date_order, file_name)
+    evidence = warehouse.date_evidence(connection, file_id)
+    parsing = silver.date_parsing(evidence, settings.ambiguous_date_order, file_name)
     totals = warehouse.publish_silver(
         connection,
         file_id,

@@ -427,12 +427,14 @@ def bronze_summary(connection: duckdb.DuckDBPyConnection, file_id: str) -> tuple
     return str(record["file_name"]), int(rows)
 
 
-def distinct_dates(connection: duckdb.DuckDBPyConnection, file_id: str) -> pl.Series:
-    """Every distinct invoice date string of the file, as received."""
-    return query_frame(
-        connection,
-        f"SELECT DISTINCT invoice_date FROM {bronze_table(file_id)} WHERE invoice_date IS NOT NULL",  # noqa: S608
-    )["invoice_date"]
+def date_evidence(connection: duckdb.DuckDBPyConnection, file_id: str) -> list[tuple[str, int, int, int]]:
+    """The file's invoice date shapes with their day/month evidence (`silver.date_evidence_sql`)."""
+    return [
+        (str(shape), int(day_first), int(month_first), int(numbered))
+        for shape, day_first, month_first, numbered in connection.execute(
+            silver.date_evidence_sql(bronze_table(file_id))
+        ).fetchall()
+    ]
 
 
 def publish_silver(
@@ -452,7 +454,6 @@ def publish_silver(
     `swap_in_rebuilt_silver` later puts in place of silver, and the ledger is left alone.
     """
     source = bronze_source(file_id)
-    typed = silver.typed_rows_sql(source, date_formats)
     suffix = "_rebuild" if rebuild else ""
     with transaction(connection):
         connection.execute(f"CREATE OR REPLACE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql(source)}")
@@ -460,8 +461,8 @@ def publish_silver(
             f"CREATE OR REPLACE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql(source)}"
         )
         superseded = [] if rebuild else _clear_file_silver(connection, file_id, file_name)
+        bronze_rows = int(scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}"))  # noqa: S608
         duplicate_rows = int(scalar(connection, f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}"))  # noqa: S608
-        counts = quality.counts_of(first_row(connection, quality.quality_sql(typed)) or {}, duplicate_rows)
         silver_rows = int(
             scalar(
                 connection,
@@ -471,7 +472,7 @@ def publish_silver(
                 [file_id, file_name, currency],
             )
         )
-        rejected_rows = counts.rows - duplicate_rows - silver_rows
+        rejected_rows = bronze_rows - duplicate_rows - silver_rows
         rejected_by_reason: dict[str, int] = {}
         if rejected_rows:
             connection.execute(
@@ -488,9 +489,10 @@ def publish_silver(
             }
         if sum(rejected_by_reason.values()) != rejected_rows:
             raise RuntimeError(
-                f"file {file_id[:12]}: {counts.rows} bronze rows are not {silver_rows} silver + "
+                f"file {file_id[:12]}: {bronze_rows} bronze rows are not {silver_rows} silver + "
                 f"{sum(rejected_by_reason.values())} rejected + {duplicate_rows} repeats"
             )
+        counts = _file_quality_counts(connection, file_id, date_formats, duplicate_rows, suffix)
         totals = SilverTotals(
             silver_rows=silver_rows,
             rejected_rows=rejected_rows,
@@ -502,6 +504,26 @@ def publish_silver(
         if not rebuild:
             _record_silver(connection, file_id, totals, date_formats=date_formats, date_order_source=date_order_source)
     return totals
+
+
+def _file_quality_counts(
+    connection: duckdb.DuckDBPyConnection, file_id: str, date_formats: list[str], duplicate_rows: int, suffix: str
+) -> QualityCounts:
+    """The file's quality counts over every row as received: its silver rows read from silver, and only the rows
+    silver left out (rejected rows and repeats, few) typed again."""
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {silver.OUTSIDE_SILVER_TABLE} AS
+            SELECT row_number FROM {silver.DUPLICATES_TABLE}
+            UNION ALL SELECT row_number FROM silver.rejected{suffix} WHERE file_id = ?""",  # noqa: S608
+        [file_id],
+    )
+    outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
+                   WHERE rowid + 1 IN (SELECT row_number FROM {silver.OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
+    rows = [
+        first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
+        first_row(connection, quality.silver_quality_sql(f"silver.transactions{suffix}"), {"file_id": file_id}) or {},
+    ]
+    return quality.counts_of(rows, duplicate_rows)
 
 
 def _clear_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str, file_name: str) -> list[str]:

@@ -14,7 +14,6 @@ from medallion import quality, silver
 from medallion.errors import BadInputError
 from medallion.reader import CANONICAL_COLUMNS
 from medallion.settings import DateOrder
-from medallion.silver import date_parsing
 
 US_MINUTES = ["%m/%d/%Y %H:%M"]
 
@@ -42,8 +41,16 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
         silver=connection.sql(silver.silver_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
         rejected=connection.sql(silver.rejected_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
         duplicate_rows=repeats,
-        counts=quality.counts_of(summary.row(0, named=True), repeats),
+        counts=quality.counts_of([summary.row(0, named=True)], repeats),
     )
+
+
+def date_parsing(dates: pl.Series, ambiguous: DateOrder, file_name: str = "file") -> silver.DateParsing:
+    """The file's date formats from its date strings, through the evidence SQL the warehouse runs."""
+    connection = duckdb.connect()
+    connection.register("dates", pl.DataFrame({"invoice_date": dates.cast(pl.String)}))
+    evidence = connection.execute(silver.date_evidence_sql("dates")).fetchall()
+    return silver.date_parsing(evidence, ambiguous, file_name)
 
 
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:

@@ -1,4 +1,5 @@
-"""Bronze in a real DuckDB file: DuckDB reading CSV itself, row lineage, exact repeats, inconsistent invoices."""
+"""Bronze in a real DuckDB file: DuckDB reading CSV itself, row lineage, exact repeats, inconsistent invoices,
+and the quality counts the warehouse takes from silver."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 from test_silver import bronze
 
-from medallion import reader, silver, warehouse
+from medallion import quality, reader, silver, warehouse
 from medallion.reader import FileProfile
 
 
@@ -68,7 +69,7 @@ def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path
             started_at=datetime(2026, 1, 1),
         )
         repeats = query(connection, silver.duplicates_sql(warehouse.bronze_source("a" * 64)) + " ORDER BY 1")
-        dates = warehouse.distinct_dates(connection, "a" * 64)
+        evidence = warehouse.date_evidence(connection, "a" * 64)
         lineage = query(
             connection,
             """SELECT file_id, source_file, row_number, country FROM bronze.transactions
@@ -76,7 +77,7 @@ def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path
         )
     assert count == 5
     assert repeats == [(3,), (5,)], "NULLs compare equal; a trailing space is a different line"
-    assert sorted(dates.to_list()) == ["12/1/2010 8:26", "12/1/2010 8:28"]
+    assert evidence == [("99/9/9999 9:99", 0, 0, 2)], "two distinct dates of one shape, neither proving an order"
     assert lineage == [("a" * 64, "sales.csv", 3, "France"), ("a" * 64, "sales.csv", 4, "France")]
 
 
@@ -181,3 +182,32 @@ def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Pa
         )
     assert moved == [(1, "1"), (2, "2")]
     assert kind == [("VIEW",)]
+
+
+def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_path: Path) -> None:
+    good = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "United Kingdom")
+    frame = rows(
+        good,
+        good,  # an exact repeat
+        ("536365", "22633", "NULL", "2", "12/1/2010 8:26", "1.85", "17850", "United Kingdom"),
+        ("536366", "22633", "N/A", "-2", "12/1/2010 8:28", "1.85", None, "France"),  # a sale with a negative quantity
+        ("C536367", "22633", "WARMER", "3", "12/1/2010 8:29", "1.85", " 17850.0 ", "uk"),  # a return of +3
+        ("536368", "22633", "WARMER", "1", "12/1/2010 8:30", "0", "13047", "France"),
+        ("536368", "22634", "WARMER", "1", "12/1/2010 8:30", "1", "13048", "France"),  # invoice naming two customers
+        ("A563185", "B", "Adjust bad debt", "1", "8/12/2011 14:50", "-11062.06", "", "United Kingdom"),
+        ("536369", None, "nan", "x", "NA", "£", "None", ""),  # rejected: no stock code
+        ("536369", None, "nan", "x", "NA", "£", "None", ""),  # a repeat of a rejected row
+        ("536370", "22633", "WARMER", "1.5", "12/1/2010 8:31", "1.85", "17850", "France"),  # rejected: quantity
+        ("536371", "22633", "WARMER", "1", "31/31/2010 8:31", "1.85", "17850", "France"),  # rejected: date
+    )
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        totals = warehouse.publish_silver(
+            connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+        )
+        typed = silver.typed_rows_sql(warehouse.bronze_source("a" * 64), ["%m/%d/%Y %H:%M"])
+        every_row = warehouse.first_row(connection, quality.quality_sql(typed)) or {}
+    assert (totals.silver_rows, totals.rejected_rows, totals.duplicate_rows) == (7, 3, 2)
+    assert totals.counts == quality.counts_of([every_row], 2)
+    assert totals.counts.filled_cells == 12 * 8 - 2 * 5 - 4, "'NULL', 'N/A', None and '' are not filled"
+    assert (totals.counts.checked_rows, totals.counts.valid_rows, totals.counts.consistent_rows) == (8, 7, 4)
