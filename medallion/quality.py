@@ -38,6 +38,10 @@ FILLED_SQL = "{column} IS NOT NULL AND t_{column} NOT IN " + MISSING_TEXT_SQL
 
 # Columns a silver row has filled by definition: it is typed, so none of them was missing.
 REQUIRED_COLUMNS = ("invoice_no", "stock_code", "quantity", "invoice_date", "unit_price", "country")
+# The rest may be missing in silver, where missing reads as NULL: silver_quality_sql counts them.
+OPTIONAL_COLUMNS = ("description", "customer_id")
+if set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) != set(CANONICAL_COLUMNS):
+    raise RuntimeError("quality: required and optional columns must be the canonical columns")
 
 
 def quality_sql(typed: str) -> str:
@@ -66,7 +70,8 @@ def silver_quality_sql(silver_table: str) -> str:
     """
     return f"""
     SELECT count(*) AS rows,
-        {len(REQUIRED_COLUMNS)} * count(*) + count(description) + count(customer_id) AS filled_cells,
+        {len(REQUIRED_COLUMNS)} * count(*) + {" + ".join(f"count({column})" for column in OPTIONAL_COLUMNS)}
+            AS filled_cells,
         count(*) FILTER (WHERE quantity <> 0 AND (unit_price > 0 OR (is_bad_debt AND unit_price < 0))) AS valid_rows,
         count(*) AS checked_rows,
         count(*) FILTER (WHERE CASE WHEN is_cancellation THEN quantity < 0 ELSE quantity > 0 END

@@ -133,6 +133,9 @@ def date_parsing(
         date_format = _format_of_shape(shape, order)
         if date_format is not None and date_format not in formats:
             formats.append(date_format)
+    # Dates are read with the first format that fits, and DuckDB's %Y also takes a two-digit year ("12/13/10" as
+    # the year 10): two-digit-year formats go first, since %y never fits a four-digit year.
+    formats.sort(key=lambda date_format: "%Y" in date_format)
     return DateParsing(formats=formats, order=order, order_source=order_source)
 
 
@@ -158,8 +161,9 @@ DUPLICATES_TABLE = "file_duplicates"
 INCONSISTENT_TABLE = "file_inconsistent_invoices"
 OUTSIDE_SILVER_TABLE = "file_outside_silver"
 
-# Leading and trailing whitespace as Polars' strip_chars sees it (tabs, newlines, no-break spaces too). A regular
-# expression, not trim(x, characters): DuckDB evaluates it once per dictionary entry instead of once per row.
+# Leading and trailing whitespace: ASCII whitespace (tabs, newlines, vertical tab) and the no-break space; rarer
+# Unicode spaces stay. A regular expression, not trim(x, characters): DuckDB evaluates it once per dictionary
+# entry instead of once per row.
 _SURROUNDING_WHITESPACE = r"^[\s\x{0B}\x{A0}]+|[\s\x{0B}\x{A0}]+$"
 
 

@@ -230,3 +230,15 @@ def test_iso_dates_with_a_t_and_fractions_read_with_the_detected_format() -> Non
         datetime(2010, 12, 1, 8, 26),
         datetime(2010, 12, 1, 8, 28),
     ]
+
+
+def test_a_file_mixing_four_and_two_digit_years_reads_each_with_its_own_year() -> None:
+    rows = bronze(
+        ("536365", "85123A", "HEART", "6", "1/2/2010 8:26", "2.55", "17850", "France"),
+        ("536366", "85123A", "HEART", "6", "12/13/10 8:26", "2.55", "17850", "France"),
+    )
+    parsing = date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST)
+    assert transformed(rows, parsing.formats).silver["invoice_ts"].to_list() == [
+        datetime(2010, 1, 2, 8, 26),
+        datetime(2010, 12, 13, 8, 26),
+    ], "DuckDB's %Y alone would read 12/13/10 as the year 10"
