@@ -48,9 +48,7 @@ def quality_sql(typed: str) -> str:
     """One row of quality counts over `typed`, a query giving `silver.typed_rows_sql`'s columns: the rows as
     received, repeats included. `unique_rows` comes from the file's repeats, not from this query.
     """
-    filled = " + ".join(
-        f"count(*) FILTER (WHERE {FILLED_SQL.format(column=column)})" for column in CANONICAL_COLUMNS
-    )
+    filled = " + ".join(f"count(*) FILTER (WHERE {FILLED_SQL.format(column=column)})" for column in CANONICAL_COLUMNS)
     return f"""
     SELECT count(*) AS rows,
         {filled} AS filled_cells,
