@@ -261,7 +261,8 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
 
 def _invoice_timestamp_sql(date_formats: list[str]) -> str:
     """The invoice date read with the file's formats, after turning ISO's `T` into a space and dropping
-    fractions of a second and a trailing `Z`."""
+    fractions of a second and a trailing `Z`. A year before 1000 is a bad date: DuckDB's %Y also reads one to
+    three digits (`1/2/201` as the year 201)."""
     if not date_formats:
         return "NULL::TIMESTAMP"
     normalised = (
@@ -269,7 +270,8 @@ def _invoice_timestamp_sql(date_formats: list[str]) -> str:
         "'(\\d{1,2}:\\d{2}(?::\\d{2})?)(?:\\.\\d+)?Z?$', '\\1')"
     )
     formats = "[" + ", ".join(_literal(date_format) for date_format in date_formats) + "]"
-    return f"try_strptime({normalised}, {formats})"
+    parsed = f"try_strptime({normalised}, {formats})"
+    return f"CASE WHEN {parsed} >= TIMESTAMP '1000-01-01' THEN {parsed} END"
 
 
 # `reject_reason IS NULL` as a conjunction: DuckDB then checks each part on the column's dictionary, where a

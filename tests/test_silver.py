@@ -242,3 +242,13 @@ def test_a_file_mixing_four_and_two_digit_years_reads_each_with_its_own_year() -
         datetime(2010, 1, 2, 8, 26),
         datetime(2010, 12, 13, 8, 26),
     ], "DuckDB's %Y alone would read 12/13/10 as the year 10"
+
+
+def test_a_year_of_fewer_than_four_digits_is_a_bad_date_not_an_ancient_one() -> None:
+    rows = bronze(
+        ("536365", "85123A", "HEART", "6", "1/2/2010 8:26", "2.55", "17850", "France"),
+        ("536366", "85123A", "HEART", "6", "1/2/201 8:26", "2.55", "17850", "France"),
+    )
+    result = transformed(rows, date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST).formats)
+    assert result.silver["invoice_ts"].to_list() == [datetime(2010, 1, 2, 8, 26)]
+    assert result.rejected.select("row_number", "reason").rows() == [(2, "bad_invoice_date")]
