@@ -159,7 +159,6 @@ def _format_of_shape(shape: str, order: DateOrder | None) -> str | None:
 
 DUPLICATES_TABLE = "file_duplicates"
 INCONSISTENT_TABLE = "file_inconsistent_invoices"
-OUTSIDE_SILVER_TABLE = "file_outside_silver"
 
 # Leading and trailing whitespace: ASCII whitespace (tabs, newlines, vertical tab) and the no-break space; rarer
 # Unicode spaces stay. A regular expression, not trim(x, characters): DuckDB evaluates it once per dictionary

@@ -506,19 +506,22 @@ def publish_silver(
     return totals
 
 
+_OUTSIDE_SILVER_TABLE = "file_outside_silver"
+
+
 def _file_quality_counts(
     connection: duckdb.DuckDBPyConnection, file_id: str, date_formats: list[str], duplicate_rows: int, suffix: str
 ) -> QualityCounts:
     """The file's quality counts over every row as received: its silver rows read from silver, and only the rows
     silver left out (rejected rows and repeats, few) typed again."""
     connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {silver.OUTSIDE_SILVER_TABLE} AS
+        f"""CREATE OR REPLACE TEMP TABLE {_OUTSIDE_SILVER_TABLE} AS
             SELECT row_number FROM {silver.DUPLICATES_TABLE}
             UNION ALL SELECT row_number FROM silver.rejected{suffix} WHERE file_id = ?""",  # noqa: S608
         [file_id],
     )
     outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
-                   WHERE rowid + 1 IN (SELECT row_number FROM {silver.OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
+                   WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
     rows = [
         first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
         first_row(connection, quality.silver_quality_sql(f"silver.transactions{suffix}"), {"file_id": file_id}) or {},

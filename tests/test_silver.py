@@ -53,6 +53,14 @@ def date_parsing(dates: pl.Series, ambiguous: DateOrder, file_name: str = "file"
     return silver.date_parsing(evidence, ambiguous, file_name)
 
 
+def with_dates(*dates: str) -> Transformed:
+    """One line per invoice date, read with the formats detected from the dates (month first when ambiguous)."""
+    rows = bronze(
+        *((f"53636{5 + n}", "85123A", "HEART", "6", day, "2.55", "17850", "France") for n, day in enumerate(dates))
+    )
+    return transformed(rows, date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST).formats)
+
+
 def bronze(*rows: tuple[str | None, ...]) -> pl.DataFrame:
     """Bronze rows from (invoice, stock, description, quantity, date, price, customer, country) tuples."""
     names = list(CANONICAL_COLUMNS)
@@ -221,34 +229,20 @@ def test_text_is_trimmed_of_any_whitespace_and_amounts_of_their_symbols() -> Non
 
 
 def test_iso_dates_with_a_t_and_fractions_read_with_the_detected_format() -> None:
-    rows = bronze(
-        ("536365", "85123A", "HEART", "6", "2010-12-01T08:26:00.000000", "2.55", "17850", "France"),
-        ("536366", "85123A", "HEART", "6", "2010-12-01 08:28:00", "2.55", "17850", "France"),
-    )
-    parsing = date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST)
-    assert transformed(rows, parsing.formats).silver["invoice_ts"].to_list() == [
+    assert with_dates("2010-12-01T08:26:00.000000", "2010-12-01 08:28:00").silver["invoice_ts"].to_list() == [
         datetime(2010, 12, 1, 8, 26),
         datetime(2010, 12, 1, 8, 28),
     ]
 
 
 def test_a_file_mixing_four_and_two_digit_years_reads_each_with_its_own_year() -> None:
-    rows = bronze(
-        ("536365", "85123A", "HEART", "6", "1/2/2010 8:26", "2.55", "17850", "France"),
-        ("536366", "85123A", "HEART", "6", "12/13/10 8:26", "2.55", "17850", "France"),
-    )
-    parsing = date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST)
-    assert transformed(rows, parsing.formats).silver["invoice_ts"].to_list() == [
+    assert with_dates("1/2/2010 8:26", "12/13/10 8:26").silver["invoice_ts"].to_list() == [
         datetime(2010, 1, 2, 8, 26),
         datetime(2010, 12, 13, 8, 26),
     ], "DuckDB's %Y alone would read 12/13/10 as the year 10"
 
 
 def test_a_year_of_fewer_than_four_digits_is_a_bad_date_not_an_ancient_one() -> None:
-    rows = bronze(
-        ("536365", "85123A", "HEART", "6", "1/2/2010 8:26", "2.55", "17850", "France"),
-        ("536366", "85123A", "HEART", "6", "1/2/201 8:26", "2.55", "17850", "France"),
-    )
-    result = transformed(rows, date_parsing(rows["invoice_date"], DateOrder.MONTH_FIRST).formats)
+    result = with_dates("1/2/2010 8:26", "1/2/201 8:26")
     assert result.silver["invoice_ts"].to_list() == [datetime(2010, 1, 2, 8, 26)]
     assert result.rejected.select("row_number", "reason").rows() == [(2, "bad_invoice_date")]
