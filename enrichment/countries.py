@@ -243,9 +243,7 @@ def parse_countries_response(
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
         if response.status_code < 400:
-            raise RetryableSourceError(
-                source, f"malformed JSON from {url}", status=response.status_code
-            ) from None
+            raise RetryableSourceError(source, f"malformed JSON from {url}", status=response.status_code) from None
     if isinstance(body, dict) and body.get("success") is False:
         messages = "; ".join(str(error.get("message", "")) for error in body.get("errors") or [])
         message = redact(messages or "request failed", secrets)
@@ -285,9 +283,7 @@ def record_from_restcountries(country: str, found: RestCountriesObject) -> Count
         common_name=found.name.common,
         region=found.region,
         subregion=found.subregion,
-        continent=found.continents[0]
-        if found.continents
-        else continent_of(found.region, found.subregion, lat),
+        continent=found.continents[0] if found.continents else continent_of(found.region, found.subregion, lat),
         capital=found.capital[0] if found.capital else None,
         population=found.population,
         area=found.area,
@@ -317,9 +313,7 @@ class RestCountriesClient:
 
         async def request() -> CountryRecord:
             response = await self.client.get(self.url, params={"q": query}, headers=headers)
-            found = parse_countries_response(
-                response, query, secrets=self.guard.secrets, now=self.guard.clock.now()
-            )
+            found = parse_countries_response(response, query, secrets=self.guard.secrets, now=self.guard.clock.now())
             return record_from_restcountries(country, found)
 
         return await self.guard.call(request)

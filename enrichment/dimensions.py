@@ -122,9 +122,7 @@ class EnrichmentStats(BaseModel):
 
     @property
     def total_lookups(self) -> int:
-        return sum(
-            stats.live + stats.cached + stats.offline for stats in (self.rates, self.countries, self.products)
-        )
+        return sum(stats.live + stats.cached + stats.offline for stats in (self.rates, self.countries, self.products))
 
     @property
     def live_requests(self) -> int:
@@ -468,9 +466,7 @@ def build_enrichment(
                 expires = retry_at
         else:
             stats.products.offline += 1
-        product_rows.append(
-            {**product.model_dump(exclude={"head_term"}), "enriched_at": now, "expires_at": expires}
-        )
+        product_rows.append({**product.model_dump(exclude={"head_term"}), "enriched_at": now, "expires_at": expires})
 
     _publish(con, rate_rows, country_rows, product_rows)
     stats.unmapped_countries = [item.country for item in unmapped_countries(con)]

@@ -105,9 +105,7 @@ def parse_rates_response(
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             if response.status_code < 400:
-                raise RetryableSourceError(
-                    source, f"malformed JSON from {url}", status=response.status_code
-                ) from None
+                raise RetryableSourceError(source, f"malformed JSON from {url}", status=response.status_code) from None
     if isinstance(body, dict) and body.get("result") == "error":
         error_type = str(body.get("error-type", "unknown"))
         message = f"error-type {error_type} (HTTP {response.status_code}) from {url}"
@@ -161,9 +159,7 @@ class EcbRates:
         for _ in range(_MAX_DAYS_BACK):
             try:
                 converted = {
-                    target: (
-                        1.0 if target == currency else self.converter.convert(1.0, currency, target, date=day)
-                    )
+                    target: (1.0 if target == currency else self.converter.convert(1.0, currency, target, date=day))
                     for target in TARGET_CURRENCIES
                 }
             except RateNotFoundError:

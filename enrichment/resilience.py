@@ -112,9 +112,7 @@ class CircuitBreaker:
 
     def check(self) -> None:
         if self.state is BreakerState.OPEN:
-            raise CircuitOpenError(
-                self.source, "circuit open after repeated failures; using the offline twin"
-            )
+            raise CircuitOpenError(self.source, "circuit open after repeated failures; using the offline twin")
 
     def record_success(self) -> None:
         if not self.forced_open:
@@ -283,9 +281,7 @@ class SourceGuard:
         )
 
 
-def check_response(
-    source: str, response: httpx.Response, *, secrets: Iterable[str], now: datetime
-) -> httpx.Response:
+def check_response(source: str, response: httpx.Response, *, secrets: Iterable[str], now: datetime) -> httpx.Response:
     """Turn an HTTP error status into the matching SourceError, with a redacted, actionable message."""
     status = response.status_code
     if status < 400:
@@ -293,15 +289,11 @@ def check_response(
     url = redact(str(response.request.url), secrets)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
-        raise RetryableSourceError(
-            source, f"rate limited (HTTP 429) at {url}", status=status, retry_after=retry_after
-        )
+        raise RetryableSourceError(source, f"rate limited (HTTP 429) at {url}", status=status, retry_after=retry_after)
     if status >= 500:
         raise RetryableSourceError(source, f"server error HTTP {status} at {url}", status=status)
     if status == 404:
         raise NotFoundError(source, f"not found (HTTP 404) at {url}", status=status)
     if status in (400, 422):
         raise RequestRejectedError(source, f"request rejected (HTTP {status}) at {url}", status=status)
-    raise PermanentSourceError(
-        source, f"HTTP {status} at {url}; check the key and the base URL", status=status
-    )
+    raise PermanentSourceError(source, f"HTTP {status} at {url}; check the key and the base URL", status=status)

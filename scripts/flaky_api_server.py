@@ -127,10 +127,7 @@ def make_handler(state: FlakyState) -> type[BaseHTTPRequestHandler]:
                 words = RELATED.get(term, [])
                 self._send(
                     200,
-                    [
-                        {"word": word, "score": 1000 - index, "tags": ["n"]}
-                        for index, word in enumerate(words)
-                    ],
+                    [{"word": word, "score": 1000 - index, "tags": ["n"]} for index, word in enumerate(words)],
                 )
             else:
                 self._send(404, {"status": 404, "message": "Not Found"})

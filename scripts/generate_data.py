@@ -62,8 +62,10 @@ def _stride(values: pl.Series) -> int:
 
 
 def _quoted(column: str) -> pl.Expr:
-    return pl.when(pl.col(column).is_null()).then(pl.lit("NA")).otherwise(
-        pl.concat_str(pl.lit('"'), pl.col(column).str.replace_all('"', '""', literal=True), pl.lit('"'))
+    return (
+        pl.when(pl.col(column).is_null())
+        .then(pl.lit("NA"))
+        .otherwise(pl.concat_str(pl.lit('"'), pl.col(column).str.replace_all('"', '""', literal=True), pl.lit('"')))
     )
 
 
@@ -116,9 +118,11 @@ def slice_model(path: Path = SLICE) -> SliceModel:
     cancellation_keep = min(1.0, REAL_CANCELLATION_SHARE / share[0]) if share[0] else 1.0
     bad_debt_keep = min(1.0, REAL_BAD_DEBT_SHARE / share[1]) if share[1] else 1.0
     duplicate_keep = min(1.0, REAL_DUPLICATE_SHARE / share[2]) if share[2] else 1.0
-    copy_rows = height - (
-        share[0] * (1 - cancellation_keep) + share[1] * (1 - bad_debt_keep) + share[2] * (1 - duplicate_keep)
-    ) * height
+    copy_rows = (
+        height
+        - (share[0] * (1 - cancellation_keep) + share[1] * (1 - bad_debt_keep) + share[2] * (1 - duplicate_keep))
+        * height
+    )
     return SliceModel(
         header=header,
         rows=rows.drop("invoice_ts"),
@@ -171,9 +175,7 @@ def _chunk_lines(model: SliceModel, copies: list[Copy], generator: random.Random
         {
             "copy": [copy.number for copy in copies],
             "invoice_group": [copy.multiple * invoices + copy.position % invoices for copy in copies],
-            "customer_group": [
-                copy.multiple * customers + (copy.position % invoices) % customers for copy in copies
-            ],
+            "customer_group": [copy.multiple * customers + (copy.position % invoices) % customers for copy in copies],
             "product_group": [copy.multiple * products + copy.position % products for copy in copies],
             "date_key": [
                 (copy.multiple % YEARS_OF_HISTORY) * JITTER_DAYS + (copy.position // invoices) % JITTER_DAYS

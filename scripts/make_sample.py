@@ -57,9 +57,7 @@ def sample_slice(full: pl.DataFrame, downloaded: pl.DataFrame, seed: int = 352) 
         pairs,
         indexed.sample(1800, seed=seed),
     ]
-    extra = (
-        pl.concat(picks).unique("index").filter(~pl.col("index").is_in(pl.Series(sorted(taken)).implode()))
-    )
+    extra = pl.concat(picks).unique("index").filter(~pl.col("index").is_in(pl.Series(sorted(taken)).implode()))
     rows = pl.concat(
         [
             downloaded.select(pl.col("").cast(pl.Int64).alias("index"), *LAYOUT),
