@@ -11,6 +11,7 @@ import duckdb
 from medallion.warehouse import first_row, query_frame, transaction
 
 # Bad-debt adjustments are accounting entries, not sales: gold leaves them out. Returns are cancellation lines.
+# The measures of the enriched tables, grouped by expressions; the others use `_grouped`, which is faster.
 _MEASURES = """
     round(sum(line_amount) FILTER (WHERE NOT is_cancellation), 2) AS gross_revenue,
     round(coalesce(-sum(line_amount) FILTER (WHERE is_cancellation), 0), 2) AS returns,
@@ -20,47 +21,82 @@ _MEASURES = """
     sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
 
+
+def _grouped(keys: str, where: str, sums: str) -> str:
+    """Rows of silver matching `where`, grouped by `keys`: `sums` beside distinct invoices (cancellations left
+    out) and customers (guests left out).
+
+    Each distinct count is its own DISTINCT over the pairs of key and value, joined back: DuckDB's per-group
+    `count(DISTINCT ...)` took 5.6 s for the products of the 100x file, this 4.1 s, with the same figures.
+    """
+    return f"""
+        WITH sales AS NOT MATERIALIZED (SELECT * FROM silver.transactions WHERE {where}),
+        totals AS (SELECT {keys}, {sums} FROM sales GROUP BY {keys}),
+        invoices AS (
+            SELECT {keys}, count(*) AS invoices
+            FROM (SELECT DISTINCT {keys}, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY {keys}),
+        customers AS (
+            SELECT {keys}, count(*) AS customers
+            FROM (SELECT DISTINCT {keys}, customer_id FROM sales WHERE customer_id IS NOT NULL) GROUP BY {keys})
+        SELECT * FROM totals LEFT JOIN invoices USING ({keys}) LEFT JOIN customers USING ({keys})"""  # noqa: S608
+
+
+_SUMS = """round(sum(line_amount) FILTER (WHERE NOT is_cancellation), 2) AS gross_revenue,
+    round(coalesce(-sum(line_amount) FILTER (WHERE is_cancellation), 0), 2) AS returns,
+    round(sum(line_amount), 2) AS net_revenue, sum(quantity)::BIGINT AS quantity, count(*) AS rows"""
+_PRODUCT_SUMS = """mode(description) AS description, round(sum(line_amount), 2) AS net_revenue,
+    sum(quantity)::BIGINT AS quantity"""
+_GROUPED_COLUMNS = """gross_revenue, returns, net_revenue, coalesce(invoices, 0) AS invoices,
+    coalesce(customers, 0) AS customers, quantity, rows"""
+
+# Each customer's totals, which top_customers and customer_segments share: made once per publication, since
+# grouping every row by customer is most of either table's cost (2.2 s of 2.3 s and 1.8 s on the 100x file).
+CUSTOMER_TOTALS = "gold_customer_totals"
+CUSTOMER_TOTALS_SQL = f"""
+    CREATE OR REPLACE TEMP TABLE {CUSTOMER_TOTALS} AS
+    WITH sales AS NOT MATERIALIZED (
+        SELECT * FROM silver.transactions WHERE NOT is_bad_debt AND customer_id IS NOT NULL),
+    totals AS (
+        SELECT customer_id, mode(country) AS country, round(sum(line_amount), 2) AS net_revenue,
+               sum(quantity)::BIGINT AS quantity, min(invoice_ts) AS first_purchase, max(invoice_ts) AS last_purchase
+        FROM sales GROUP BY customer_id),
+    invoices AS (
+        SELECT customer_id, count(*) AS invoices
+        FROM (SELECT DISTINCT customer_id, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY customer_id)
+    SELECT customer_id, country, net_revenue, coalesce(invoices, 0) AS invoices, quantity, first_purchase,
+           last_purchase
+    FROM totals LEFT JOIN invoices USING (customer_id)"""  # noqa: S608 - built from constant fragments only
+
 GOLD_SQL: dict[str, str] = {
     "sales_by_country": f"""
         CREATE OR REPLACE TABLE gold.sales_by_country AS
-        SELECT country, {_MEASURES}
-        FROM silver.transactions WHERE NOT is_bad_debt
-        GROUP BY country ORDER BY net_revenue DESC, country""",  # noqa: S608 - built from constant fragments only
+        SELECT country, {_GROUPED_COLUMNS}
+        FROM ({_grouped("country", "NOT is_bad_debt", _SUMS)})
+        ORDER BY net_revenue DESC, country""",  # noqa: S608 - built from constant fragments only
     "sales_by_month": f"""
         CREATE OR REPLACE TABLE gold.sales_by_month AS
-        SELECT year, month, make_date(year, month, 1) AS month_start, {_MEASURES}
-        FROM silver.transactions WHERE NOT is_bad_debt
-        GROUP BY year, month ORDER BY year, month""",  # noqa: S608 - built from constant fragments only
-    "top_products": """
+        SELECT year, month, make_date(year, month, 1) AS month_start, {_GROUPED_COLUMNS}
+        FROM ({_grouped("year, month", "NOT is_bad_debt", _SUMS)})
+        ORDER BY year, month""",  # noqa: S608 - built from constant fragments only
+    "top_products": f"""
         CREATE OR REPLACE TABLE gold.top_products AS
         SELECT row_number() OVER (ORDER BY net_revenue DESC, stock_code) AS rank, *
         FROM (
-            SELECT stock_code, mode(description) AS description,
-                   round(sum(line_amount), 2) AS net_revenue, sum(quantity)::BIGINT AS quantity,
-                   count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS invoices,
-                   count(DISTINCT customer_id) AS customers
-            FROM silver.transactions WHERE NOT is_bad_debt AND NOT is_non_product
-            GROUP BY stock_code)
-        ORDER BY rank LIMIT $top_n""",
-    "top_customers": """
+            SELECT stock_code, description, net_revenue, quantity, coalesce(invoices, 0) AS invoices,
+                   coalesce(customers, 0) AS customers
+            FROM ({_grouped("stock_code", "NOT is_bad_debt AND NOT is_non_product", _PRODUCT_SUMS)}))
+        ORDER BY rank LIMIT $top_n""",  # noqa: S608 - built from constant fragments only
+    "top_customers": f"""
         CREATE OR REPLACE TABLE gold.top_customers AS
-        SELECT row_number() OVER (ORDER BY net_revenue DESC, customer_id) AS rank, *
-        FROM (
-            SELECT customer_id, mode(country) AS country, round(sum(line_amount), 2) AS net_revenue,
-                   count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS invoices,
-                   sum(quantity)::BIGINT AS quantity, min(invoice_ts) AS first_purchase,
-                   max(invoice_ts) AS last_purchase
-            FROM silver.transactions WHERE NOT is_bad_debt AND customer_id IS NOT NULL
-            GROUP BY customer_id)
-        ORDER BY rank LIMIT $top_n""",
-    "customer_segments": """
+        SELECT row_number() OVER (ORDER BY net_revenue DESC, customer_id) AS rank, customer_id, country,
+               net_revenue, invoices, quantity, first_purchase, last_purchase
+        FROM {CUSTOMER_TOTALS}
+        ORDER BY rank LIMIT $top_n""",  # noqa: S608 - built from constant fragments only
+    "customer_segments": f"""
         CREATE OR REPLACE TABLE gold.customer_segments AS
         WITH customers AS (
-            SELECT customer_id, round(sum(line_amount), 2) AS net_revenue,
-                   count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation) AS frequency,
-                   max(invoice_date) AS last_purchase
-            FROM silver.transactions WHERE NOT is_bad_debt AND customer_id IS NOT NULL
-            GROUP BY customer_id),
+            SELECT customer_id, net_revenue, invoices AS frequency, last_purchase::DATE AS last_purchase
+            FROM {CUSTOMER_TOTALS}),
         bounds AS (
             SELECT quantile_cont(net_revenue, $vip) AS vip_above,
                    quantile_cont(net_revenue, $low) AS low_below,
@@ -81,7 +117,7 @@ GOLD_SQL: dict[str, str] = {
                recency_score, frequency_score, monetary_score,
                concat(recency_score, frequency_score, monetary_score) AS rfm_score,
                segment, vip_above AS vip_threshold, low_below AS low_value_threshold
-        FROM scored ORDER BY net_revenue DESC, customer_id""",
+        FROM scored ORDER BY net_revenue DESC, customer_id""",  # noqa: S608 - built from constant fragments only
     # Each distinct count is its own DISTINCT over a CTE that is NOT MATERIALIZED (so each part scans silver, not
     # a copy of it): several DISTINCT aggregates in one ungrouped aggregate took DuckDB 11.2 s on 54 million
     # rows, this 1.6 s, with the same figures.
@@ -141,12 +177,22 @@ def publish_gold(
             """SELECT 1 FROM duckdb_views() WHERE schema_name = 'silver' AND view_name = 'transactions_enriched'"""
         ).fetchall()
     )
-    statements = {**GOLD_SQL, **(ENRICHED_GOLD_SQL if enriched else {})}
+    statements = gold_statements(enriched=enriched)
     with transaction(connection):
-        for sql in statements.values():
+        for sql in statements:
             used = {name: value for name, value in parameters.items() if f"${name}" in sql}
             connection.execute(sql, used)
     return gold_kpis(connection)
+
+
+def gold_statements(*, enriched: bool) -> list[str]:
+    """Every statement that builds the gold tables from silver, in order; the enriched tables when `enriched`."""
+    return [
+        CUSTOMER_TOTALS_SQL,
+        *GOLD_SQL.values(),
+        *(ENRICHED_GOLD_SQL.values() if enriched else ()),
+        f"DROP TABLE {CUSTOMER_TOTALS}",
+    ]
 
 
 def gold_kpis(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
