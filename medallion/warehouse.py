@@ -26,15 +26,16 @@ SCHEMA_SQL = (
     "CREATE SCHEMA IF NOT EXISTS silver",
     "CREATE SCHEMA IF NOT EXISTS gold",
     "CREATE SCHEMA IF NOT EXISTS ops",
-    """CREATE TABLE IF NOT EXISTS silver.transactions (
+    f"""CREATE TABLE IF NOT EXISTS silver.transactions (
         file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL,
         invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
         quantity BIGINT NOT NULL, unit_price DOUBLE NOT NULL, line_amount DOUBLE NOT NULL, currency VARCHAR NOT NULL,
         customer_id VARCHAR, country VARCHAR NOT NULL, country_raw VARCHAR,
-        invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER, month INTEGER, quarter INTEGER,
-        day_of_week INTEGER, is_weekend BOOLEAN, transaction_type VARCHAR NOT NULL,
+        invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER, month INTEGER,
+        {silver.derived_column("quarter")}, {silver.derived_column("day_of_week")},
+        {silver.derived_column("is_weekend")}, {silver.derived_column("transaction_type")},
         is_cancellation BOOLEAN NOT NULL, is_bad_debt BOOLEAN NOT NULL, is_non_product BOOLEAN NOT NULL,
-        is_guest BOOLEAN NOT NULL, is_zero_price BOOLEAN NOT NULL)""",
+        {silver.derived_column("is_guest")}, {silver.derived_column("is_zero_price")})""",
     """CREATE TABLE IF NOT EXISTS silver.rejected (
         file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL, reason VARCHAR NOT NULL,
         invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR, invoice_date VARCHAR,
@@ -90,6 +91,7 @@ def open_warehouse(
             for statement in SCHEMA_SQL:
                 connection.execute(statement)
             _ensure_bronze_view(connection)
+            _ensure_derived_silver_columns(connection)
         yield connection
     finally:
         connection.close()
@@ -353,6 +355,34 @@ def _ensure_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
                 )
             connection.execute("DROP TABLE bronze.transactions")
         refresh_bronze_view(connection)
+
+
+def _ensure_derived_silver_columns(connection: duckdb.DuckDBPyConnection) -> None:
+    """Move a silver table that stores `silver.DERIVED_COLUMNS` (written by an older version) to one that derives
+    them, keeping every row, in one transaction."""
+    found = first_row(
+        connection,
+        """SELECT is_generated FROM information_schema.columns
+           WHERE table_schema = 'silver' AND table_name = 'transactions' AND column_name = 'quarter'""",
+    )
+    if found is None or found["is_generated"] != "NEVER":
+        return
+    with transaction(connection):
+        connection.execute("DROP TABLE IF EXISTS silver.transactions_migrated")
+        connection.execute(SCHEMA_SQL[4].replace("IF NOT EXISTS silver.transactions", "silver.transactions_migrated"))
+        stored = [
+            row[0]
+            for row in connection.execute(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_schema = 'silver' AND table_name = 'transactions_migrated' AND is_generated = 'NEVER'
+                   ORDER BY ordinal_position"""
+            ).fetchall()
+        ]
+        connection.execute(
+            f"INSERT INTO silver.transactions_migrated BY NAME SELECT {', '.join(stored)} FROM silver.transactions"  # noqa: S608
+        )
+        connection.execute("DROP TABLE silver.transactions")
+        connection.execute("ALTER TABLE silver.transactions_migrated RENAME TO transactions")
 
 
 def record_failure(

@@ -14,6 +14,7 @@ from medallion import quality, silver
 from medallion.errors import BadInputError
 from medallion.reader import CANONICAL_COLUMNS
 from medallion.settings import DateOrder
+from medallion.warehouse import SCHEMA_SQL
 
 US_MINUTES = ["%m/%d/%Y %H:%M"]
 
@@ -37,8 +38,16 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
     )
     repeats = connection.execute(f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}").fetchall()[0][0]  # noqa: S608
     summary = connection.sql(quality.quality_sql(silver.typed_rows_sql("bronze_rows", date_formats))).pl()
+    for statement in SCHEMA_SQL:  # silver's own table, which derives some of its columns
+        connection.execute(statement)
+    connection.execute(
+        f"""INSERT INTO silver.transactions BY NAME SELECT 'f' AS file_id, 'sales.csv' AS source_file,
+            'GBP' AS currency, * FROM ({silver.silver_rows_sql("bronze_rows", date_formats)})"""  # noqa: S608
+    )
     return Transformed(
-        silver=connection.sql(silver.silver_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
+        silver=connection.sql(
+            "SELECT * EXCLUDE (file_id, source_file, currency) FROM silver.transactions ORDER BY row_number"
+        ).pl(),
         rejected=connection.sql(silver.rejected_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
         duplicate_rows=repeats,
         counts=quality.counts_of([summary.row(0, named=True)], repeats),

@@ -184,6 +184,39 @@ def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Pa
     assert kind == [("VIEW",)]
 
 
+def test_a_silver_table_storing_its_derived_columns_moves_to_deriving_them(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    stored = (
+        "file_id VARCHAR, row_number BIGINT, source_file VARCHAR, invoice_no VARCHAR, stock_code VARCHAR,"
+        " description VARCHAR, quantity BIGINT, unit_price DOUBLE, line_amount DOUBLE, currency VARCHAR,"
+        " customer_id VARCHAR, country VARCHAR, country_raw VARCHAR, invoice_ts TIMESTAMP, invoice_date DATE,"
+        " year INTEGER, month INTEGER, quarter INTEGER, day_of_week INTEGER, is_weekend BOOLEAN,"
+        " transaction_type VARCHAR, is_cancellation BOOLEAN, is_bad_debt BOOLEAN, is_non_product BOOLEAN,"
+        " is_guest BOOLEAN, is_zero_price BOOLEAN"
+    )
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA silver")
+        old.execute(f"CREATE TABLE silver.transactions ({stored})")
+        old.execute(
+            """INSERT INTO silver.transactions VALUES
+               (?, 7, 'a.csv', 'C536379', 'D', 'Discount', -1, 27.5, -27.5, 'GBP', NULL, 'Ireland', 'EIRE',
+                TIMESTAMP '2010-12-04 09:41', DATE '2010-12-04', 2010, 12, 4, 6, true, 'return', true, false, true,
+                true, false)""",
+            ["c" * 64],
+        )
+        before = old.execute("SELECT * FROM silver.transactions").fetchall()
+
+    with warehouse.open_warehouse(path) as connection:
+        after = query(connection, "SELECT * FROM silver.transactions")
+        generated = query(
+            connection,
+            """SELECT column_name FROM information_schema.columns WHERE table_schema = 'silver'
+               AND table_name = 'transactions' AND is_generated = 'ALWAYS' ORDER BY column_name""",
+        )
+    assert after == before
+    assert [row[0] for row in generated] == sorted(silver.DERIVED_COLUMNS)
+
+
 def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_path: Path) -> None:
     good = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "United Kingdom")
     frame = rows(
