@@ -89,11 +89,17 @@ def test_an_invoice_naming_two_customers_or_countries_is_inconsistent(tmp_path: 
         ("536366", "B", "X", "1", "12/1/2010 8:26", "1", "12583", "France"),
         ("c536367", "A", "X", "-1", "12/1/2010 8:26", "1", "17850", "France"),
         ("C536367", "B", "X", "-1", "12/1/2010 8:26", "1", "17850", "Germany"),
+        # rows without an invoice number are no invoice, whatever their customers
+        ("", "A", "X", "1", "12/1/2010 8:26", "1", "17850", "France"),
+        ("nan", "B", "X", "1", "12/1/2010 8:26", "1", "12583", "France"),
+        # a guest line and a customer's line on one invoice name two customers
+        ("536368", "A", "X", "1", "12/1/2010 8:26", "1", "NA", "France"),
+        ("536368", "B", "X", "1", "12/1/2010 8:26", "1", "17850", " france "),
     )
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
         warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
         inconsistent = query(connection, silver.inconsistent_invoices_sql(warehouse.bronze_source("a" * 64)))
-    assert sorted(row[0] for row in inconsistent) == ["536366", "C536367"]
+    assert sorted(row[0] for row in inconsistent) == ["536366", "536368", "C536367"]
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
