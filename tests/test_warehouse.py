@@ -250,3 +250,20 @@ def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_pat
     assert totals.counts == quality.counts_of([every_row], 2)
     assert totals.counts.filled_cells == 12 * 8 - 2 * 5 - 4, "'NULL', 'N/A', None and '' are not filled"
     assert (totals.counts.checked_rows, totals.counts.valid_rows, totals.counts.consistent_rows) == (8, 7, 4)
+
+
+def test_publishing_silver_puts_the_optimizer_setting_back_after_success_and_failure(tmp_path: Path) -> None:
+    frame = rows(("536365", "A", "X", "1", "12/1/2010 8:26", "1", "17850", "France"))
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        totals = warehouse.publish_silver(
+            connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+        )
+        after_success = query(connection, "SELECT current_setting('disabled_optimizers')")
+        with pytest.raises(duckdb.CatalogException):
+            warehouse.publish_silver(
+                connection, "b" * 64, "other.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+            )
+        after_failure = query(connection, "SELECT current_setting('disabled_optimizers')")
+    assert totals.silver_rows == 1
+    assert after_success == after_failure == [("",)]
