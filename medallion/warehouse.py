@@ -485,7 +485,7 @@ def publish_silver(
     """
     source = bronze_source(file_id)
     suffix = "_rebuild" if rebuild else ""
-    with _no_filter_pushdown(connection), transaction(connection):
+    with _optimizers_kept(connection) as optimizers, transaction(connection):
         connection.execute(f"CREATE OR REPLACE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql(source)}")
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql(source)}"
@@ -493,24 +493,26 @@ def publish_silver(
         superseded = [] if rebuild else _clear_file_silver(connection, file_id, file_name)
         bronze_rows = int(scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}"))  # noqa: S608
         duplicate_rows = int(scalar(connection, f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}"))  # noqa: S608
-        silver_rows = int(
-            scalar(
-                connection,
-                f"""INSERT INTO silver.transactions{suffix} BY NAME
-                    SELECT ? AS file_id, ? AS source_file, ? AS currency, *
-                    FROM ({silver.silver_rows_sql(source, date_formats)})""",  # noqa: S608 - validated id
-                [file_id, file_name, currency],
+        with _without_filter_pushdown(connection, optimizers):
+            silver_rows = int(
+                scalar(
+                    connection,
+                    f"""INSERT INTO silver.transactions{suffix} BY NAME
+                        SELECT ? AS file_id, ? AS source_file, ? AS currency, *
+                        FROM ({silver.silver_rows_sql(source, date_formats)})""",  # noqa: S608 - validated id
+                    [file_id, file_name, currency],
+                )
             )
-        )
         rejected_rows = bronze_rows - duplicate_rows - silver_rows
         rejected_by_reason: dict[str, int] = {}
         if rejected_rows:
-            connection.execute(
-                f"""INSERT INTO silver.rejected{suffix} BY NAME
-                    SELECT ? AS file_id, ? AS source_file, *
-                    FROM ({silver.rejected_rows_sql(source, date_formats)})""",  # noqa: S608
-                [file_id, file_name],
-            ).fetchall()
+            with _without_filter_pushdown(connection, optimizers):
+                connection.execute(
+                    f"""INSERT INTO silver.rejected{suffix} BY NAME
+                        SELECT ? AS file_id, ? AS source_file, *
+                        FROM ({silver.rejected_rows_sql(source, date_formats)})""",  # noqa: S608
+                    [file_id, file_name],
+                ).fetchall()
             rejected_by_reason = {
                 str(reason): int(count)
                 for reason, count in connection.execute(
@@ -538,16 +540,35 @@ def publish_silver(
 
 
 @contextmanager
-def _no_filter_pushdown(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Keep DuckDB from pushing silver's "the row types" test into the scan of bronze. Pushed down, the cleaning
-    expressions run twice, once in the scan's filter and again for the columns: on the 10x file the silver rows
-    took 2.07 s with the push and 1.66 s without, the search for rejected rows 1.27 s and 0.61 s; the same rows.
-
-    Entered outside the transaction, so the setting is put back after a commit or a rollback alike."""
-    connection.execute("SET disabled_optimizers = 'filter_pushdown'")
+def _optimizers_kept(connection: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """Yield DuckDB's `disabled_optimizers` setting and put that value back after the block. Entered outside a
+    transaction, it restores the setting after a commit and after a rollback alike (a statement cannot run in a
+    transaction a failure has aborted). The setting holds for the whole database, not one connection."""
+    before = str(scalar(connection, "SELECT current_setting('disabled_optimizers')") or "")
     try:
-        yield
+        yield before
     finally:
+        _set_disabled_optimizers(connection, before)
+
+
+@contextmanager
+def _without_filter_pushdown(connection: duckdb.DuckDBPyConnection, before: str) -> Iterator[None]:
+    """Keep DuckDB from pushing silver's "the row types" test into the scan of bronze, for one statement. Pushed
+    down, the cleaning expressions run twice, once in the scan's filter and again for the columns: on the 10x file
+    the silver rows took 2.07 s with the push and 1.66 s without, the search for rejected rows 1.27 s and 0.61 s;
+    the same rows. Other statements keep the push, which reads one file's rows of a large silver table quickly.
+
+    After a failure the setting is left for `_optimizers_kept` to restore once the transaction is rolled back."""
+    names = [name.strip() for name in before.split(",") if name.strip()]
+    _set_disabled_optimizers(connection, ",".join([*names, "filter_pushdown"]))
+    yield
+    _set_disabled_optimizers(connection, before)
+
+
+def _set_disabled_optimizers(connection: duckdb.DuckDBPyConnection, names: str) -> None:
+    if names:
+        connection.execute("SET disabled_optimizers = " + "'" + names.replace("'", "''") + "'")
+    else:
         connection.execute("RESET disabled_optimizers")
 
 

@@ -252,18 +252,31 @@ def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_pat
     assert (totals.counts.checked_rows, totals.counts.valid_rows, totals.counts.consistent_rows) == (8, 7, 4)
 
 
-def test_publishing_silver_puts_the_optimizer_setting_back_after_success_and_failure(tmp_path: Path) -> None:
+def test_publishing_silver_puts_the_optimizer_setting_back_after_success_and_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     frame = rows(("536365", "A", "X", "1", "12/1/2010 8:26", "1", "17850", "France"))
+    formats = ["%m/%d/%Y %H:%M"]
+    original_rows = silver.silver_rows_sql
+
+    def rows_silver_refuses(source: str, date_formats: list[str]) -> str:
+        return f"SELECT * REPLACE (NULL::VARCHAR AS country) FROM ({original_rows(source, date_formats)})"  # noqa: S608
+
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
         warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        connection.execute("SET disabled_optimizers = 'join_order'")  # a setting of the caller's own
         totals = warehouse.publish_silver(
-            connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+            connection, "a" * 64, "sales.csv", "GBP", date_formats=formats, date_order_source="test"
         )
         after_success = query(connection, "SELECT current_setting('disabled_optimizers')")
-        with pytest.raises(duckdb.CatalogException):
+        monkeypatch.setattr(silver, "silver_rows_sql", rows_silver_refuses)  # fails inside the silver insert
+        with pytest.raises(duckdb.ConstraintException):
             warehouse.publish_silver(
-                connection, "b" * 64, "other.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+                connection, "a" * 64, "sales.csv", "GBP", date_formats=formats, date_order_source="test"
             )
         after_failure = query(connection, "SELECT current_setting('disabled_optimizers')")
+        kept = query(connection, "SELECT count(*) FROM silver.transactions")
+        connection.execute("RESET disabled_optimizers")
     assert totals.silver_rows == 1
-    assert after_success == after_failure == [("",)]
+    assert after_success == after_failure == [("join_order",)]
+    assert kept == [(1,)]
