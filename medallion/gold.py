@@ -26,6 +26,7 @@ def _grouped(keys: str, where: str, sums: str) -> str:
     """Rows of silver matching `where`, grouped by `keys`: `sums` beside distinct invoices (cancellations left
     out) and customers (guests left out).
 
+    The keys must be columns silver declares NOT NULL: a NULL key would find no partner in the joins.
     Each distinct count is its own DISTINCT over the pairs of key and value, joined back: DuckDB's per-group
     `count(DISTINCT ...)` took 5.6 s for the products of the 100x file, this 4.1 s, with the same figures.
     """

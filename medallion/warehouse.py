@@ -31,7 +31,7 @@ SCHEMA_SQL = (
         invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
         quantity BIGINT NOT NULL, unit_price DOUBLE NOT NULL, line_amount DOUBLE NOT NULL, currency VARCHAR NOT NULL,
         customer_id VARCHAR, country VARCHAR NOT NULL, country_raw VARCHAR,
-        invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER, month INTEGER,
+        invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
         {silver.derived_column("quarter")}, {silver.derived_column("day_of_week")},
         {silver.derived_column("is_weekend")}, {silver.derived_column("transaction_type")},
         is_cancellation BOOLEAN NOT NULL, is_bad_debt BOOLEAN NOT NULL, is_non_product BOOLEAN NOT NULL,
