@@ -1,10 +1,14 @@
 """Generate a retail file of N times the real data set's size from the shipped slice, in the slice's layout.
 
-Each copy of the slice gets new invoice numbers, customers and products (ids offset by a group number) and
-shifted dates, so distinct counts grow with the size. Per multiple of the real set, the group counts are
-chosen so that invoices, customers and products land near the real set's counts (25,900 / 4,372 / 4,070),
-and the dirt the slice over-represents (cancellations, bad-debt lines, exact duplicates) is thinned back to
-the real set's share. Copies are generated and written in chunks, so memory stays bounded whatever the size.
+The slice is a sample of rows, so its invoices have one or two lines where the real set's have 21. Each copy of
+the slice therefore merges runs of neighbouring slice invoices (in date order, cancellations apart) into one
+invoice, which takes its first member's date, customer and country: every invoice has one date, one customer and
+one country, and about as many lines as a real one. Each copy gets its own invoice numbers, shifted dates and
+customers and products offset by a group number, and starts its runs at a different place, so distinct counts
+grow with the size. Per multiple of the real set, invoices, customers and products land near the real set's
+counts (25,900 / 4,372 / 4,070), and the dirt the slice over-represents (cancellations, bad-debt lines, exact
+duplicates) is thinned back to the real set's share. Copies are generated and written in chunks, so memory stays
+bounded whatever the size.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ YEARS_OF_HISTORY = 10
 JITTER_DAYS = 32
 COPIES_PER_CHUNK = 200
 DATE_FORMAT = "%-m/%-d/%Y %-H:%M"
-PARAMETERS = ("copy", "invoice_group", "customer_group", "product_group", "date_key")
+PARAMETERS = ("copy", "invoice_base", "run_shift", "customer_group", "product_group", "date_key")
+FIRST_INVOICE = 536_365
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,12 @@ class SliceModel:
 
     header: str
     rows: pl.DataFrame
+    heads: pl.DataFrame
     date_table: pl.Series
-    invoice_groups: int
+    run_length: int
+    invoices_per_copy: int
     customer_groups: int
     product_groups: int
-    invoice_stride: int
     customer_stride: int
     product_stride: int
     cancellation_keep: float
@@ -114,7 +120,6 @@ def slice_model(path: Path = SLICE) -> SliceModel:
     share = rows.select(
         pl.col("is_cancellation").mean(), pl.col("is_bad_debt").mean(), pl.col("is_extra_duplicate").mean()
     ).row(0)
-    invoice_groups = max(1, round(REAL_INVOICES / raw["InvoiceNo"].n_unique()))
     cancellation_keep = min(1.0, REAL_CANCELLATION_SHARE / share[0]) if share[0] else 1.0
     bad_debt_keep = min(1.0, REAL_BAD_DEBT_SHARE / share[1]) if share[1] else 1.0
     duplicate_keep = min(1.0, REAL_DUPLICATE_SHARE / share[2]) if share[2] else 1.0
@@ -123,14 +128,18 @@ def slice_model(path: Path = SLICE) -> SliceModel:
         - (share[0] * (1 - cancellation_keep) + share[1] * (1 - bad_debt_keep) + share[2] * (1 - duplicate_keep))
         * height
     )
+    # Slice invoices per generated invoice, so that a multiple of the real set holds about its invoice count.
+    run_length = max(1, round(raw["InvoiceNo"].n_unique() * REAL_ROWS / (REAL_INVOICES * copy_rows)))
+    rows, heads, invoices_per_copy = _invoice_runs(rows, run_length)
     return SliceModel(
         header=header,
         rows=rows.drop("invoice_ts"),
+        heads=heads,
         date_table=date_table,
-        invoice_groups=invoice_groups,
-        customer_groups=min(invoice_groups, max(1, round(REAL_CUSTOMERS / raw["CustomerID"].n_unique()))),
+        run_length=run_length,
+        invoices_per_copy=invoices_per_copy,
+        customer_groups=max(1, round(REAL_CUSTOMERS / raw["CustomerID"].n_unique())),
         product_groups=max(1, round(REAL_PRODUCTS / raw["StockCode"].n_unique())),
-        invoice_stride=_stride(rows["invoice_number"]),
         customer_stride=_stride(rows["customer_number"].drop_nulls()),
         product_stride=_stride(rows["stock_number"].drop_nulls()),
         cancellation_keep=cancellation_keep,
@@ -138,6 +147,44 @@ def slice_model(path: Path = SLICE) -> SliceModel:
         duplicate_keep=duplicate_keep,
         copy_rows=copy_rows,
     )
+
+
+def _invoice_runs(rows: pl.DataFrame, run_length: int) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Each row's slice invoice ranked in date order among invoices of its kind (sale, cancellation or bad debt,
+    with a customer or a guest's), the first row, customer and country of every slice invoice by (kind, rank), and
+    an upper bound of the invoices one copy writes. Guests' invoices run only with guests' invoices, so the share
+    of guest lines stays the slice's."""
+    rows = rows.with_columns(
+        pl.concat_str(
+            pl.col("invoice_prefix"),
+            pl.when(pl.col("customer_number").is_null().all().over("invoice_prefix", "invoice_number"))
+            .then(pl.lit("guest"))
+            .otherwise(pl.lit("")),
+        ).alias("kind")
+    )
+    invoices = (
+        rows.group_by("kind", "invoice_prefix", "invoice_number")
+        .agg(
+            pl.col("row").min().alias("head_row"),
+            pl.col("invoice_ts").min().alias("first_ts"),
+            pl.col("customer_number").sort_by("row").first().alias("head_customer"),
+            pl.col("country_field").sort_by("row").first().alias("head_country"),
+        )
+        .sort("kind", "first_ts", "invoice_number")
+        .with_columns(pl.int_range(0, pl.len(), dtype=pl.Int64).over("kind").alias("rank"))
+    )
+    kinds = invoices.group_by("kind").agg(pl.len().alias("count")).sort("kind")
+    # Runs of one kind never share a number with another kind's: each kind counts from its own offset.
+    runs_per_kind = [count // run_length + 2 for count in kinds["count"]]
+    offsets = dict(zip(kinds["kind"], [sum(runs_per_kind[:i]) for i in range(len(runs_per_kind))], strict=True))
+    invoices = invoices.with_columns(pl.col("kind").replace_strict(offsets, return_dtype=pl.Int64).alias("kind_offset"))
+    rows = rows.join(
+        invoices.select("invoice_prefix", "invoice_number", "rank", "kind_offset"),
+        on=["invoice_prefix", "invoice_number"],
+        maintain_order="left",
+    )
+    heads = invoices.select("kind", "rank", "head_row", "head_customer", "head_country")
+    return rows, heads, sum(runs_per_kind)
 
 
 @dataclass(frozen=True)
@@ -169,29 +216,41 @@ def _dropped_rows(model: SliceModel, copies: list[Copy], generator: random.Rando
 
 def _chunk_lines(model: SliceModel, copies: list[Copy], generator: random.Random) -> pl.DataFrame:
     """The CSV lines of a run of copies, without the running index, in copy then slice order."""
-    invoices, customers, products = model.invoice_groups, model.customer_groups, model.product_groups
-    # Copies that share invoice numbers differ in their date shift, so no two copies write the same line.
+    customers, products, run = model.customer_groups, model.product_groups, model.run_length
     params = pl.DataFrame(
         {
             "copy": [copy.number for copy in copies],
-            "invoice_group": [copy.multiple * invoices + copy.position % invoices for copy in copies],
-            "customer_group": [copy.multiple * customers + (copy.position % invoices) % customers for copy in copies],
+            "invoice_base": [FIRST_INVOICE + copy.number * model.invoices_per_copy for copy in copies],
+            "run_shift": [copy.position % run for copy in copies],
+            "customer_group": [copy.multiple * customers + copy.position % customers for copy in copies],
             "product_group": [copy.multiple * products + copy.position % products for copy in copies],
             "date_key": [
-                (copy.multiple % YEARS_OF_HISTORY) * JITTER_DAYS + (copy.position // invoices) % JITTER_DAYS
-                for copy in copies
+                (copy.multiple % YEARS_OF_HISTORY) * JITTER_DAYS + copy.position % JITTER_DAYS for copy in copies
             ],
         },
         schema=dict.fromkeys(PARAMETERS, pl.Int64),
     )
     height = model.rows.height
-    frame = params.join(model.rows, how="cross").join(
-        _dropped_rows(model, copies, generator), on=["copy", "row"], how="anti", maintain_order="left"
+    # A copy's runs start `run_shift` invoices in: run k holds ranks [k * run - shift, (k + 1) * run - shift).
+    run_index = (pl.col("rank") + pl.col("run_shift")) // run
+    frame = (
+        params.join(model.rows, how="cross")
+        .join(_dropped_rows(model, copies, generator), on=["copy", "row"], how="anti", maintain_order="left")
+        .with_columns(
+            run_index.alias("run_index"),
+            pl.max_horizontal(run_index * run - pl.col("run_shift"), pl.lit(0)).alias("head_rank"),
+        )
+        .join(
+            model.heads,
+            left_on=["kind", "head_rank"],
+            right_on=["kind", "rank"],
+            maintain_order="left",
+        )
     )
-    dates = model.date_table.gather(frame.select(pl.col("date_key") * height + pl.col("row")).to_series())
+    dates = model.date_table.gather(frame.select(pl.col("date_key") * height + pl.col("head_row")).to_series())
     invoice = pl.concat_str(
         pl.col("invoice_prefix"),
-        (pl.col("invoice_number") + pl.col("invoice_group") * model.invoice_stride).cast(pl.String),
+        (pl.col("invoice_base") + pl.col("kind_offset") + pl.col("run_index")).cast(pl.String),
     )
     stock = (
         pl.when(pl.col("stock_number").is_null())
@@ -203,8 +262,9 @@ def _chunk_lines(model: SliceModel, copies: list[Copy], generator: random.Random
             )
         )
     )
-    customer = (pl.col("customer_number") + pl.col("customer_group") * model.customer_stride).cast(pl.String)
-    return frame.with_columns(dates.alias("date")).select(
+    customer = (pl.col("head_customer") + pl.col("customer_group") * model.customer_stride).cast(pl.String)
+    lines = frame.with_columns(dates.alias("date")).select(
+        "line_group",
         pl.concat_str(
             pl.lit('","'),
             invoice,
@@ -221,9 +281,12 @@ def _chunk_lines(model: SliceModel, copies: list[Copy], generator: random.Random
             pl.lit(","),
             customer.fill_null("NA"),
             pl.lit(","),
-            pl.col("country_field"),
-        ).alias("tail")
+            pl.col("head_country"),
+        ).alias("tail"),
     )
+    # Lines of different slice invoices can meet in one run and come out equal; only the slice's own exact
+    # duplicates (rows of one line group) stay, so the duplicate share stays the thinned one.
+    return lines.filter(pl.col("line_group") == pl.col("line_group").first().over("tail")).select("tail")
 
 
 def generate(target: Path, multiple: float, *, seed: int = 352, model: SliceModel | None = None) -> int:
