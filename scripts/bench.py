@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from generate_data import REAL_ROWS, default_path, generate, size_label  # noqa: E402
+from generate_data import REAL_ROWS, default_path, size_label  # noqa: E402
 
 TARGET_RATIO = {1.0: 2.0}
 TARGET_RATIO_LARGE = 2.5
@@ -304,6 +304,16 @@ def _watch_rss(process: subprocess.Popen[str], cap_mib: float, polled: dict[str,
         time.sleep(0.05)
 
 
+def generate_in_child(csv_path: Path, multiple: float, seed: int) -> None:
+    """Generate a file in its own process. A child's peak RSS (`ru_maxrss`) starts from its parent's peak, so
+    generating in this process would pass the generator's memory on to every measurement after it."""
+    script = ROOT / "scripts" / "generate_data.py"
+    command = [sys.executable, str(script), f"{multiple:g}", "--out-dir", str(csv_path.parent), "--seed", str(seed)]
+    subprocess.run(command, cwd=ROOT, check=True)
+    if not csv_path.exists():
+        raise FileNotFoundError(f"the generator did not write {csv_path}")
+
+
 def warm_page_cache(path: Path) -> None:
     """Read the file once so the first measurement does not pay for a cold disk the others skip."""
     with path.open("rb") as handle:
@@ -562,7 +572,8 @@ def write_reports(results: dict[str, Any], json_path: Path, markdown_path: Path)
         f"Measured {measured} UTC on {info['cpus']} cores, {info['memory_gib']} GiB, "
         f"Python {info['python']}, Polars {info['polars']}, DuckDB {info['duckdb']}, commit {info['commit']}"
         f"{' with uncommitted core changes' if info['core_dirty'] else ''}; load average {load['start']:.1f} "
-        f"at start, {load['end']:.1f} at end (other work on the machine adds noise between runs). {METHOD}",
+        f"at start, {load['end']:.1f} at end (other work on the machine adds noise between runs). {METHOD} "
+        f"A child's peak RSS starts from the runner's, {results['runner_peak_rss_mib']:,.0f} MiB in this run.",
         "",
         *table_rows(results["sizes"]),
         "",
@@ -625,7 +636,7 @@ def main() -> None:
             )
             print(f"generating {csv_path.name} ({free_gib:,.0f} GiB free)", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            generate(csv_path, multiple, seed=arguments.seed)
+            generate_in_child(csv_path, multiple, arguments.seed)
             generated_s = time.perf_counter() - started
         repeats = arguments.repeats if multiple <= 1 else arguments.large_repeats
         result = size_result(multiple, csv_path, repeats, work_root, arguments.rss_cap_mib, generated_s)
@@ -651,6 +662,8 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_1min": {"start": load_at_start, "end": os.getloadavg()[0]},
+        # each child's peak RSS starts from this one's; it must stay below the children's own figures
+        "runner_peak_rss_mib": _peak_rss_mib(),
         "sizes": sizes,
         "flow": flow,
     }
