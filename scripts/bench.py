@@ -308,7 +308,7 @@ def generate_in_child(csv_path: Path, multiple: float, seed: int) -> None:
     """Generate a file in its own process. A child's peak RSS (`ru_maxrss`) starts from its parent's peak, so
     generating in this process would pass the generator's memory on to every measurement after it."""
     script = ROOT / "scripts" / "generate_data.py"
-    command = [sys.executable, str(script), f"{multiple:g}", "--out-dir", str(csv_path.parent), "--seed", str(seed)]
+    command = [sys.executable, str(script), repr(multiple), "--out-dir", str(csv_path.parent), "--seed", str(seed)]
     subprocess.run(command, cwd=ROOT, check=True)
     if not csv_path.exists():
         raise FileNotFoundError(f"the generator did not write {csv_path}")
@@ -620,6 +620,7 @@ def main() -> None:
         return
 
     multiples = sorted(set(arguments.sizes + ([100.0] if arguments.with_100x else [])))
+    arguments.data_dir = arguments.data_dir.resolve()  # children run in the project's folder
     load_at_start = os.getloadavg()[0]
     work_root = arguments.data_dir / "work"
     sizes: list[dict[str, Any]] = []

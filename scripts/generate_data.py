@@ -224,8 +224,11 @@ def _chunk_lines(model: SliceModel, copies: list[Copy], generator: random.Random
             "run_shift": [copy.position % run for copy in copies],
             "customer_group": [copy.multiple * customers + copy.position % customers for copy in copies],
             "product_group": [copy.multiple * products + copy.position % products for copy in copies],
+            # The day moves on once per round of run shifts, so two copies with the same runs (and customers) get
+            # the same day only every JITTER_DAYS * run copies, not every JITTER_DAYS: no invoice comes out twice.
             "date_key": [
-                (copy.multiple % YEARS_OF_HISTORY) * JITTER_DAYS + copy.position % JITTER_DAYS for copy in copies
+                (copy.multiple % YEARS_OF_HISTORY) * JITTER_DAYS + (copy.position + copy.position // run) % JITTER_DAYS
+                for copy in copies
             ],
         },
         schema=dict.fromkeys(PARAMETERS, pl.Int64),

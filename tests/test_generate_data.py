@@ -80,6 +80,16 @@ def test_one_multiple_looks_like_the_real_set(generator: ModuleType, model: obje
     )
     assert per_invoice.select(pl.max_horizontal("dates", "customers", "countries").max()).item() == 1
     assert frame.select(pl.struct("InvoiceNo", "StockCode").n_unique()).item() > 0.95 * rows
+    # and no invoice is another one again under a new number: same day and time, customer and lines
+    lines = pl.concat_str("StockCode", "Quantity", "UnitPrice", separator="|")
+    signatures = frame.group_by("InvoiceNo").agg(
+        pl.col("InvoiceDate").first(),
+        pl.col("CustomerID").first(),
+        lines.sort().str.join(";").alias("lines"),
+    )
+    assert signatures.select(pl.struct("InvoiceDate", "CustomerID", "lines").is_duplicated().sum()).item() < 0.01 * (
+        signatures.height
+    )
 
 
 def test_distinct_ids_grow_with_the_copies(generator: ModuleType, model: object, tmp_path: Path) -> None:
