@@ -62,7 +62,7 @@ def floor_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
 # The cheapest bronze, silver and gold DuckDB can hold for a generated file: the floor's own statement as bronze,
 # silver as bare casts (no trimming, no missing-value words, no date-order check, no lineage, no rejected rows,
 # only the columns gold reads), and gold's own statements. Two things issue 2 requires are added, each in the
-# form the data path uses: the file's SHA-256 (its id) and finding exact repeats.
+# form the data path uses: the file's SHA-256 (its id, from the reader's profile) and finding exact repeats.
 BOUND_SILVER_SQL = """
     CREATE TABLE silver.transactions AS
     SELECT 'bound' AS file_id, InvoiceNo AS invoice_no, StockCode AS stock_code, Description AS description,
@@ -78,11 +78,9 @@ BOUND_SILVER_SQL = """
 
 def bound_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
     """The least the layers can cost in DuckDB (see BOUND_SILVER_SQL), each part timed, into a fresh file."""
-    import hashlib
-
     import duckdb
 
-    from medallion import silver
+    from medallion import reader, silver
     from medallion.gold import gold_statements
 
     parameters = {"top_n": 100, "vip": 0.8, "low": 0.2}
@@ -90,10 +88,7 @@ def bound_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
     connection = duckdb.connect(str(work_dir / "bound.duckdb"))
     connection.execute("CREATE TABLE bronze AS SELECT * FROM read_csv(?, all_varchar=true)", [str(csv_path)])
     marks.append(time.perf_counter())
-    digest = hashlib.sha256()
-    with csv_path.open("rb") as handle:
-        while chunk := handle.read(4 * 2**20):
-            digest.update(chunk)
+    digest = reader.profile_file(csv_path).file_id
     marks.append(time.perf_counter())
     canonical = (
         "(SELECT rowid + 1 AS row_number, InvoiceNo AS invoice_no, StockCode AS stock_code, "
@@ -119,7 +114,7 @@ def bound_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
         "typed_rows": int(typed[0]) if typed else 0,
         "repeats": int(repeats[0]) if repeats else 0,
         "rows": int(typed[1]) if typed else 0,
-        "digest": digest.hexdigest(),
+        "digest": digest,
         "peak_rss_mib": _peak_rss_mib(),
     }
 
@@ -325,6 +320,12 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The completed run in the middle by time (the later of the two middle ones for an even count)."""
+    by_time = sorted((run for run in runs if "seconds" in run), key=lambda run: run["seconds"])
+    return by_time[len(by_time) // 2] if by_time else None
+
+
 def _best(values: list[float]) -> float | None:
     return min(values) if values else None
 
@@ -354,15 +355,12 @@ def size_result(
         )
     floor_seconds = [item["seconds"] for item in floors if "seconds" in item]
     path_seconds = [item["seconds"] for item in paths if "seconds" in item]
-    good_paths = [item for item in paths if "seconds" in item]
-    by_time = sorted(good_paths, key=lambda item: item["seconds"])
-    median_path = by_time[len(by_time) // 2] if by_time else None
+    median_path = _median_run(paths)
     rows = floors[0].get("rows") if floors and "rows" in floors[0] else round(multiple * REAL_ROWS)
-    bound_runs = sorted((item for item in bounds if "seconds" in item), key=lambda item: item["seconds"])
-    median_bound = bound_runs[len(bound_runs) // 2] if bound_runs else None
+    median_bound = _median_run(bounds)
     floor_median, path_median = _median(floor_seconds), _median(path_seconds)
     ratio = path_median / floor_median if floor_median and path_median else None
-    bound_median = _median([item["seconds"] for item in bound_runs])
+    bound_median = _median([item["seconds"] for item in bounds if "seconds" in item])
     bound_ratio = bound_median / floor_median if floor_median and bound_median else None
     best_ratio = (
         _best(path_seconds) / _best(floor_seconds)  # type: ignore[operator]
