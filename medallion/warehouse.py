@@ -357,6 +357,11 @@ def _ensure_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
         refresh_bronze_view(connection)
 
 
+def _silver_table_sql(name: str) -> str:
+    """The CREATE TABLE of silver.transactions, for a new table `name` of the same shape."""
+    return SCHEMA_SQL[4].replace("IF NOT EXISTS silver.transactions", name)
+
+
 def _ensure_derived_silver_columns(connection: duckdb.DuckDBPyConnection) -> None:
     """Move a silver table that stores `silver.DERIVED_COLUMNS` (written by an older version) to one that derives
     them, keeping every row, in one transaction."""
@@ -369,7 +374,7 @@ def _ensure_derived_silver_columns(connection: duckdb.DuckDBPyConnection) -> Non
         return
     with transaction(connection):
         connection.execute("DROP TABLE IF EXISTS silver.transactions_migrated")
-        connection.execute(SCHEMA_SQL[4].replace("IF NOT EXISTS silver.transactions", "silver.transactions_migrated"))
+        connection.execute(_silver_table_sql("silver.transactions_migrated"))
         stored = [
             row[0]
             for row in connection.execute(
@@ -684,7 +689,7 @@ def swap_in_rebuilt_silver(
 _REBUILD_TABLES_SQL = (
     "DROP TABLE IF EXISTS silver.transactions_rebuild",
     "DROP TABLE IF EXISTS silver.rejected_rebuild",
-    SCHEMA_SQL[4].replace("IF NOT EXISTS silver.transactions", "silver.transactions_rebuild"),
+    _silver_table_sql("silver.transactions_rebuild"),
     SCHEMA_SQL[5].replace("IF NOT EXISTS silver.rejected", "silver.rejected_rebuild"),
 )
 _SWAP_SQL = (
