@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 # Prefect reads its settings when first imported, so its home must be set before any test module imports it.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="medallion-tests-prefect-")
@@ -19,6 +22,16 @@ from medallion.settings import Settings, load_settings  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = PROJECT_ROOT / "data" / "sample" / "online_retail_sample.csv"
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+
+
+def load_script(name: str) -> ModuleType:
+    """A module of scripts/ (not a package), loaded from its file and registered under its name."""
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

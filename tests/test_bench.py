@@ -3,40 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any, NamedTuple
 
 import duckdb
 import pytest
+from conftest import load_script
 
 from medallion.gold import GOLD_SQL
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class Bound(NamedTuple):
+    generated: Path
+    rows: int
+    work: Path
+    result: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    return _load("bench")
-
-
-def test_the_lower_bound_types_every_row_and_builds_every_gold_table(bench: ModuleType, tmp_path: Path) -> None:
-    generated = tmp_path / "retail.csv"
+def bound(tmp_path_factory: pytest.TempPathFactory) -> Bound:
+    """The lower bound measured once on a small generated file."""
+    bench: ModuleType = load_script("bench")
+    folder = tmp_path_factory.mktemp("bound")
+    generated = folder / "retail.csv"
     rows = sys.modules["generate_data"].generate(generated, 0.02, seed=11)
-    work = tmp_path / "work"
+    work = folder / "work"
     work.mkdir()
+    return Bound(generated, rows, work, bench.bound_measurement(generated, work))
 
-    result = bench.bound_measurement(generated, work)
+
+def test_the_lower_bound_types_every_row_and_builds_every_gold_table(bound: Bound) -> None:
+    generated, rows, work, result = bound
 
     assert result["rows"] == rows
     assert result["typed_rows"] == rows  # a date format that fits no row would make the bound cheap and wrong
@@ -54,13 +53,8 @@ def test_the_lower_bound_types_every_row_and_builds_every_gold_table(bench: Modu
     assert kpi_rows is not None and 0 < kpi_rows[0] <= rows
 
 
-def test_the_lower_bound_finds_every_exact_repeat(bench: ModuleType, tmp_path: Path) -> None:
-    generated = tmp_path / "retail.csv"
-    sys.modules["generate_data"].generate(generated, 0.02, seed=11)
-    work = tmp_path / "work"
-    work.mkdir()
-
-    result = bench.bound_measurement(generated, work)
+def test_the_lower_bound_finds_every_exact_repeat(bound: Bound) -> None:
+    work, result = bound.work, bound.result
 
     with duckdb.connect(str(work / "bound.duckdb"), read_only=True) as connection:
         expected = connection.execute(

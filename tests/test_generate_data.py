@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import polars as pl
 import pytest
+from conftest import load_script
 
 from medallion.reader import profile_file
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generate_data.py"
 
 
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_data", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_data"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generate_data")
 
 
 @pytest.fixture(scope="module")
