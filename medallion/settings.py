@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     large_file_bytes: int = Field(10 * 1024 * 1024, alias="LARGE_FILE_BYTES", gt=0)
     batch_rows: int = Field(250_000, alias="BATCH_ROWS", gt=0)
     duckdb_memory_limit: str = Field(
-        "512MB", alias="DUCKDB_MEMORY_LIMIT", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
+        "1GB", alias="DUCKDB_MEMORY_LIMIT", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
     )
     warehouse_lock_timeout_s: float = Field(120.0, alias="WAREHOUSE_LOCK_TIMEOUT", ge=0)
 

@@ -64,7 +64,7 @@ def now() -> datetime:
 
 @contextmanager
 def open_warehouse(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "512MB"
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "1GB"
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection with the schema in place; waits while another process holds the file.
 

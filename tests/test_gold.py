@@ -1,5 +1,5 @@
 """Gold over a real DuckDB warehouse: ties in the most frequent description or country give the same answer on
-every build."""
+every build, and revenue does not drift with the order or number of the lines DuckDB adds up."""
 
 from __future__ import annotations
 
@@ -21,22 +21,53 @@ def test_a_tie_between_descriptions_or_countries_goes_to_the_smallest(tmp_path: 
     ]
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
         for row_number, invoice, stock, description, country in lines:
-            connection.execute(
-                """INSERT INTO silver.transactions BY NAME
-                   SELECT ? AS file_id, ? AS row_number, 'sales.csv' AS source_file, ? AS invoice_no,
-                          ? AS stock_code, ? AS description, 2 AS quantity, 1.5 AS unit_price, 3.0 AS line_amount,
-                          'GBP' AS currency, '17850' AS customer_id, ? AS country, ? AS country_raw,
-                          TIMESTAMP '2010-12-01 08:26' AS invoice_ts, DATE '2010-12-01' AS invoice_date,
-                          2010 AS year, 12 AS month, false AS is_cancellation, false AS is_bad_debt,
-                          false AS is_non_product""",
-                ["f" * 64, row_number, invoice, stock, description, country, country],
-            )
+            _insert_line(connection, row_number, invoice, stock, description, country)
         gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
         product = connection.execute("SELECT description, invoices FROM gold.top_products").fetchall()
         customer = connection.execute("SELECT country, invoices FROM gold.top_customers").fetchall()
         leftover = connection.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [gold.CUSTOMER_TOTALS]
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN (?, ?)", [gold.CUSTOMER_TOTALS, gold.INVOICES]
         ).fetchall()
     assert product == [("HEART A", 3)]
     assert customer == [("Belgium", 3)]
     assert leftover == [(0,)]
+
+
+def test_revenue_is_the_exact_sum_of_the_invoices(tmp_path: Path) -> None:
+    # Added up one after another as doubles, 1e14 + 0.01 - 1e14 gives 0.015625, which rounds to 0.02; the lines sum
+    # to 0.01. On the 100x file such a plain sum was 4 pence off the exact net revenue. (Gold adds up each invoice's
+    # lines first; an invoice's own total is a double, exact to the penny below about 1e13.)
+    amounts = [("536365", 1e14), ("536367", 0.01), ("C536366", -1e14)]
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        for row_number, (invoice, amount) in enumerate(amounts, start=1):
+            _insert_line(connection, row_number, invoice, "85123A", "HEART", "France", line_amount=amount)
+        kpis = gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
+        tables = [
+            connection.execute(f"SELECT net_revenue FROM gold.{name}").fetchall()  # noqa: S608 - constant names
+            for name in ("sales_by_country", "sales_by_month", "top_products", "top_customers")
+        ]
+    assert kpis["net_revenue"] == 0.01
+    assert kpis["returns"] == 1e14
+    assert tables == [[(0.01,)]] * 4
+
+
+def _insert_line(
+    connection: object,
+    row_number: int,
+    invoice: str,
+    stock: str,
+    description: str | None,
+    country: str,
+    *,
+    line_amount: float = 3.0,
+) -> None:
+    connection.execute(  # type: ignore[attr-defined]
+        """INSERT INTO silver.transactions BY NAME
+           SELECT ? AS file_id, ? AS row_number, 'sales.csv' AS source_file, ? AS invoice_no,
+                  ? AS stock_code, ? AS description, 2 AS quantity, 1.5 AS unit_price, ? AS line_amount,
+                  'GBP' AS currency, '17850' AS customer_id, ? AS country, ? AS country_raw,
+                  TIMESTAMP '2010-12-01 08:26' AS invoice_ts, DATE '2010-12-01' AS invoice_date,
+                  2010 AS year, 12 AS month, starts_with(?, 'C') AS is_cancellation, false AS is_bad_debt,
+                  false AS is_non_product""",
+        ["f" * 64, row_number, invoice, stock, description, line_amount, country, country, invoice],
+    )
