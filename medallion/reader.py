@@ -105,6 +105,18 @@ def file_format_of(path: Path) -> tuple[str, bool]:
 
 def profile_file(path: Path) -> FileProfile:
     """Hash, size, encoding and header mapping of a file, or BadInputError saying what is wrong."""
+    return _profile(path, whole_file=True)
+
+
+def head_profile(path: Path) -> FileProfile:
+    """The profile of a CSV file from its first bytes alone, for reading it while `profile_file` reads it through:
+    `file_id` is empty and the encoding is what the head shows, which the whole file can still contradict (a
+    strict UTF-8 reader then refuses it). An Excel workbook gets its whole profile. Raises the BadInputError
+    `profile_file` would for what the head shows."""
+    return _profile(path, whole_file=False)
+
+
+def _profile(path: Path, *, whole_file: bool) -> FileProfile:
     if not path.exists():
         raise BadInputError(f"{path}: no such file")
     if not path.is_file():
@@ -115,7 +127,10 @@ def profile_file(path: Path) -> FileProfile:
         raise BadInputError(f"{path.name}: file is empty")
     if file_format == "xlsx":
         return _profile_excel(path, size)
-    file_id, encoding, head = _hash_and_sniff(path, compressed)
+    if whole_file:
+        file_id, encoding, head = _hash_and_sniff(path, compressed)
+    else:
+        file_id, encoding, head = "", *_sniff_head(path, compressed)
     text_head = head.decode(encoding, errors="replace")
     if not text_head.strip():
         raise BadInputError(f"{path.name}: file is empty")
@@ -204,6 +219,25 @@ def _hash_and_sniff(path: Path, compressed: bool) -> tuple[str, str, bytes]:
     else:
         encoding = "latin-1"
     return digest.hexdigest(), encoding, head
+
+
+def _sniff_head(path: Path, compressed: bool) -> tuple[str, bytes]:
+    """The encoding the first HEAD_BYTES of content show, and those bytes, checked as `_hash_and_sniff` checks them."""
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except (OSError, EOFError, zlib.error):
+        raise BadInputError(f"{path.name}: not a valid gzip file") from None
+    if b"\x00" in head:
+        raise BadInputError(f"{path.name}: binary content, not a text CSV file")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", head
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end of the head is no error
+    except UnicodeDecodeError:
+        return "latin-1", head
+    return "utf-8", head
 
 
 def _delimiter_of(text_head: str) -> str:

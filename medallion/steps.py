@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,25 +59,63 @@ def warehouse_connection(settings: Settings, *, read_only: bool = False) -> Any:
 
 
 def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = None) -> BronzeReport:
-    """Land every row of the file as text with its lineage; content already loaded is a no-op."""
+    """Land every row of the file as text with its lineage; content already loaded is a no-op.
+
+    DuckDB reads a CSV file while another thread hashes it (the hash names the file), unless a loaded file of the
+    same name and size suggests a repeat: that file is hashed first, so a repeat is skipped without a read. An
+    Excel workbook's profile comes whole from the start.
+    """
     started_at = warehouse.now()
-    profile = reader.profile_file(path)
+    head = reader.head_profile(path)
     with warehouse_connection(settings) as connection:
-        record = warehouse.file_record(connection, profile.file_id)
-    if record is not None and record["status"] == "loaded":
-        return BronzeReport(
-            file_id=profile.file_id,
-            file_name=profile.file_name,
-            size_bytes=profile.size_bytes,
-            layout=profile.layout,
-            encoding=profile.encoding,
-            bronze_rows=int(record["bronze_rows"] or 0),
-            skipped=True,
-            started_at=started_at,
-        )
+        maybe_repeat = warehouse.loaded_file_like(connection, head)
+    if head.file_id or maybe_repeat:
+        profile = head if head.file_id else reader.profile_file(path)
+        with warehouse_connection(settings) as connection:
+            record = warehouse.file_record(connection, profile.file_id)
+        if record is not None and record["status"] == "loaded":
+            return _bronze_report(profile, int(record["bronze_rows"] or 0), started_at, skipped=True)
+        count = _load_profiled_bronze(profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+        return _bronze_report(profile, count, started_at, skipped=False)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+        profiling = pool.submit(reader.profile_file, path)
+        try:
+            with warehouse_connection(settings) as connection:
+                count = warehouse.publish_bronze(
+                    connection, head, None, flow_run_id=flow_run_id, started_at=started_at, identify=profiling.result
+                )
+        except warehouse.AlreadyLoaded as loaded:
+            return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
+        except (reader.TolerantParseNeeded, BadInputError):
+            # DuckDB's strict reader refused the file (or, read as UTF-8 from its head, it was not): the readers
+            # that follow need the whole profile, and so does the ledger.
+            profile = profiling.result()
+            count = _load_profiled_bronze(profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+        else:
+            profile = profiling.result()
+    return _bronze_report(profile, count, started_at, skipped=False)
+
+
+def _bronze_report(profile: reader.FileProfile, rows: int, started_at: datetime, *, skipped: bool) -> BronzeReport:
+    return BronzeReport(
+        file_id=profile.file_id,
+        file_name=profile.file_name,
+        size_bytes=profile.size_bytes,
+        layout=profile.layout,
+        encoding=profile.encoding,
+        bronze_rows=rows,
+        skipped=skipped,
+        started_at=started_at,
+    )
+
+
+def _load_profiled_bronze(
+    profile: reader.FileProfile, settings: Settings, *, flow_run_id: str | None, started_at: datetime
+) -> int:
+    """Publish a wholly profiled file's bronze rows; a bad file is recorded failed in the ledger and raised."""
     try:
         with warehouse_connection(settings) as connection:
-            count = _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+            return _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
     except BadInputError as error:
         with warehouse_connection(settings) as connection:
             warehouse.record_failure(
@@ -88,16 +127,6 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
                 started_at=started_at,
             )
         raise
-    return BronzeReport(
-        file_id=profile.file_id,
-        file_name=profile.file_name,
-        size_bytes=profile.size_bytes,
-        layout=profile.layout,
-        encoding=profile.encoding,
-        bronze_rows=count,
-        skipped=False,
-        started_at=started_at,
-    )
 
 
 def _publish_bronze(

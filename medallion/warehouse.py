@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +182,16 @@ def query_frame(connection: duckdb.DuckDBPyConnection, sql: str, parameters: obj
     return result
 
 
+def loaded_file_like(connection: duckdb.DuckDBPyConnection, profile: FileProfile) -> bool:
+    """Whether a loaded file has this file's name and size: a hint, not proof, that its content is loaded."""
+    return bool(
+        connection.execute(
+            "SELECT 1 FROM ops.files WHERE file_name = ? AND size_bytes = ? AND status = 'loaded' LIMIT 1",
+            [profile.file_name, profile.size_bytes],
+        ).fetchall()
+    )
+
+
 def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return query_frame(
         connection,
@@ -210,6 +221,15 @@ def bronze_source(file_id: str) -> str:
     return f"(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)})"  # noqa: S608 - validated id
 
 
+class AlreadyLoaded(Exception):  # noqa: N818 - an outcome, not an error
+    """The file's content turned out to be loaded already; nothing was written."""
+
+    def __init__(self, profile: FileProfile, record: dict[str, Any]) -> None:
+        super().__init__(profile.file_id)
+        self.profile = profile
+        self.record = record
+
+
 def publish_bronze(
     connection: duckdb.DuckDBPyConnection,
     profile: FileProfile,
@@ -217,21 +237,37 @@ def publish_bronze(
     *,
     flow_run_id: str | None,
     started_at: datetime,
+    identify: Callable[[], FileProfile] | None = None,
 ) -> int:
     """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction; returns the rows.
 
     With `frames` None, DuckDB reads the CSV file itself, strictly, streaming and on every core; a file its
     strict reader refuses raises TolerantParseNeeded and nothing is written. Otherwise the rows are `frames`
     (row_number, source_index, the canonical columns, parse_error), in file order.
+
+    With `identify`, `profile` is a `reader.head_profile` and DuckDB reads the file under a staging name while
+    `identify` (running elsewhere) hashes it; the whole profile it returns then names the table. Content already
+    loaded raises AlreadyLoaded, and nothing is written.
     """
-    table = bronze_table(profile.file_id)
     ingested_at = now()
     with transaction(connection):
-        connection.execute(f"DROP TABLE IF EXISTS {table}")
-        if frames is None:
-            _create_bronze_from_csv(connection, profile, table)
+        if identify is None:
+            table = bronze_table(profile.file_id)
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            if frames is None:
+                _create_bronze_from_csv(connection, profile, table)
+            else:
+                _create_bronze_from_frames(connection, table, frames)
         else:
-            _create_bronze_from_frames(connection, table, frames)
+            staged = f'bronze."incoming_{uuid.uuid4().hex}"'
+            _create_bronze_from_csv(connection, profile, staged)
+            profile = identify()
+            record = file_record(connection, profile.file_id)
+            if record is not None and record["status"] == "loaded":
+                raise AlreadyLoaded(profile, record)
+            table = bronze_table(profile.file_id)
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            connection.execute(f"ALTER TABLE {staged} RENAME TO {table.removeprefix('bronze.')}")
         rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
         if rows == 0:
             raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from conftest import SAMPLE_CSV, UCI_HEADER, write_csv
 
-from medallion import reader, steps
+from medallion import reader, steps, warehouse
 from medallion.errors import BadInputError
 from medallion.settings import Settings
 
@@ -213,3 +213,46 @@ def test_a_missing_path_and_a_folder_are_refused(tmp_path: Path, settings: Setti
         steps.load_bronze(tmp_path / "nowhere.csv", settings)
     with pytest.raises(BadInputError, match="raw: not a regular file$"):
         steps.load_bronze(tmp_path / "raw", settings)
+
+
+def _tables(settings: Settings, prefix: str) -> list[str]:
+    with steps.warehouse_connection(settings) as connection:
+        return [
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'bronze' AND starts_with(table_name, ?)",
+                [prefix],
+            ).fetchall()
+        ]
+
+
+def test_a_file_utf8_at_its_head_and_latin1_further_on_loads_as_latin1(tmp_path: Path, settings: Settings) -> None:
+    # DuckDB starts reading from the head's encoding while the file is hashed; the whole file decides.
+    rows = [ROW] * 1000  # about 90 KB of ASCII, more than the head
+    path = tmp_path / "late_latin1.csv"
+    path.write_bytes(("\n".join([UCI_HEADER, *rows, ROW.replace("WHITE", "CAFÉ")]) + "\n").encode("latin-1"))
+    assert reader.head_profile(path).encoding == "utf-8"
+    report = steps.load_bronze(path, settings)
+    with steps.warehouse_connection(settings) as connection:
+        last = connection.execute("SELECT description FROM bronze.transactions WHERE row_number = 1001").fetchall()
+    assert (report.encoding, report.bronze_rows, report.skipped) == ("latin-1", 1001, False)
+    assert report.file_id == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert last == [("CAFÉ HANGING HEART T-LIGHT HOLDER",)]
+    assert _tables(settings, "incoming_") == []
+
+
+def test_loaded_content_under_another_name_is_skipped_and_nothing_is_written(
+    tmp_path: Path, settings: Settings
+) -> None:
+    first = write_csv(tmp_path / "monday.csv", ROW, ROW_2)
+    loaded = steps.load_bronze(first, settings)
+    with steps.warehouse_connection(settings) as connection:
+        warehouse.mark_loaded(connection, loaded.file_id)
+    again = tmp_path / "monday_copy.csv"  # another name: read while hashed, then found loaded
+    again.write_bytes(first.read_bytes())
+    report = steps.load_bronze(again, settings)
+    with steps.warehouse_connection(settings) as connection:
+        ledger = connection.execute("SELECT file_name, status FROM ops.files").fetchall()
+    assert (report.skipped, report.file_id, report.bronze_rows) == (True, loaded.file_id, 2)
+    assert ledger == [("monday.csv", "loaded")]
+    assert _tables(settings, "") == [f"file_{loaded.file_id}"]
