@@ -68,31 +68,30 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
     started_at = warehouse.now()
     head = reader.head_profile(path)
     with warehouse_connection(settings) as connection:
-        maybe_repeat = warehouse.loaded_file_like(connection, head)
-    if head.file_id or maybe_repeat:
-        profile = head if head.file_id else reader.profile_file(path)
-        with warehouse_connection(settings) as connection:
+        if head.file_id or warehouse.loaded_file_like(connection, head):
+            profile = head if head.file_id else reader.profile_file(path)
             record = warehouse.file_record(connection, profile.file_id)
-        if record is not None and record["status"] == "loaded":
-            return _bronze_report(profile, int(record["bronze_rows"] or 0), started_at, skipped=True)
-        count = _load_profiled_bronze(profile, settings, flow_run_id=flow_run_id, started_at=started_at)
-        return _bronze_report(profile, count, started_at, skipped=False)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
-        profiling = pool.submit(reader.profile_file, path)
-        try:
-            with warehouse_connection(settings) as connection:
+            if record is not None and record["status"] == "loaded":
+                return _bronze_report(profile, int(record["bronze_rows"] or 0), started_at, skipped=True)
+            count = _load_profiled_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+            return _bronze_report(profile, count, started_at, skipped=False)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+            profiling = pool.submit(reader.profile_file, path)
+            try:
                 count = warehouse.publish_bronze(
                     connection, head, None, flow_run_id=flow_run_id, started_at=started_at, identify=profiling.result
                 )
-        except warehouse.AlreadyLoaded as loaded:
-            return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
-        except (reader.TolerantParseNeeded, BadInputError):
-            # DuckDB's strict reader refused the file (or, read as UTF-8 from its head, it was not): the readers
-            # that follow need the whole profile, and so does the ledger.
-            profile = profiling.result()
-            count = _load_profiled_bronze(profile, settings, flow_run_id=flow_run_id, started_at=started_at)
-        else:
-            profile = profiling.result()
+            except warehouse.AlreadyLoaded as loaded:
+                return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
+            except (reader.TolerantParseNeeded, BadInputError):
+                # DuckDB's strict reader refused the file (or, read as UTF-8 from its head, it was not): the readers
+                # that follow need the whole profile, and so does the ledger.
+                profile = profiling.result()
+                count = _load_profiled_bronze(
+                    connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at
+                )
+            else:
+                profile = profiling.result()
     return _bronze_report(profile, count, started_at, skipped=False)
 
 
@@ -110,22 +109,20 @@ def _bronze_report(profile: reader.FileProfile, rows: int, started_at: datetime,
 
 
 def _load_profiled_bronze(
-    profile: reader.FileProfile, settings: Settings, *, flow_run_id: str | None, started_at: datetime
+    connection: Any,
+    profile: reader.FileProfile,
+    settings: Settings,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
 ) -> int:
     """Publish a wholly profiled file's bronze rows; a bad file is recorded failed in the ledger and raised."""
     try:
-        with warehouse_connection(settings) as connection:
-            return _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+        return _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
     except BadInputError as error:
-        with warehouse_connection(settings) as connection:
-            warehouse.record_failure(
-                connection,
-                profile,
-                str(error),
-                retryable=False,
-                flow_run_id=flow_run_id,
-                started_at=started_at,
-            )
+        warehouse.record_failure(
+            connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+        )
         raise
 
 
