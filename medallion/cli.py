@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(path: Path, mode: str, settings: Settings) -> int:
     try:
-        reader.profile_file(path)
+        reader.head_profile(path)
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1

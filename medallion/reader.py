@@ -86,6 +86,24 @@ class FileProfile(BaseModel):
     index_column: str | None
 
 
+def read_alike(head: FileProfile, whole: FileProfile) -> bool:
+    """Whether a `head_profile` and the file's whole profile read the file the same way: same bytes, layout and
+    encoding as DuckDB's reader takes it (a UTF-8 byte order mark is UTF-8 to it)."""
+
+    def reading(profile: FileProfile) -> tuple[object, ...]:
+        return (
+            profile.size_bytes,
+            profile.compressed,
+            profile.delimiter,
+            profile.source_columns,
+            profile.column_map,
+            profile.index_column,
+            "latin-1" if profile.encoding == "latin-1" else "utf-8",
+        )
+
+    return reading(head) == reading(whole)
+
+
 def unchanged(path: Path, modified_ns: int, profile: FileProfile) -> bool:
     """Whether the file still has the size and modification time it had when it was profiled."""
     try:
@@ -127,10 +145,7 @@ def _profile(path: Path, *, whole_file: bool) -> FileProfile:
         raise BadInputError(f"{path.name}: file is empty")
     if file_format == "xlsx":
         return _profile_excel(path, size)
-    if whole_file:
-        file_id, encoding, head = _hash_and_sniff(path, compressed)
-    else:
-        file_id, encoding, head = "", *_sniff_head(path, compressed)
+    file_id, encoding, head = _hash_and_sniff(path, compressed, whole=whole_file)
     text_head = head.decode(encoding, errors="replace")
     if not text_head.strip():
         raise BadInputError(f"{path.name}: file is empty")
@@ -182,16 +197,18 @@ def map_columns(header: list[str], file_name: str) -> tuple[dict[str, str], str 
     return column_map, index_column, layout
 
 
-def _hash_and_sniff(path: Path, compressed: bool) -> tuple[str, str, bytes]:
-    """SHA-256 of the file's bytes, the text encoding of its content and its first bytes, in one pass."""
+def _hash_and_sniff(path: Path, compressed: bool, *, whole: bool = True) -> tuple[str, str, bytes]:
+    """SHA-256 of the file's bytes, the text encoding of its content and its first bytes, in one pass. Without
+    `whole`, only the first HEAD_BYTES of content are read: no hash (""), and the encoding those bytes show."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     inflater = zlib.decompressobj(wbits=47) if compressed else None
     utf8 = True
     head = b""
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
+        while chunk := handle.read(CHUNK_BYTES if whole else HEAD_BYTES):
+            if whole:
+                digest.update(chunk)
             if inflater is not None:
                 try:
                     chunk = inflater.decompress(chunk)
@@ -201,13 +218,17 @@ def _hash_and_sniff(path: Path, compressed: bool) -> tuple[str, str, bytes]:
                 head += chunk[: HEAD_BYTES - len(head)]
                 if b"\x00" in head:
                     raise BadInputError(f"{path.name}: binary content, not a text CSV file")
+            if not whole:
+                chunk = chunk[:HEAD_BYTES]
             # ASCII is UTF-8: a chunk of it needs no decoding unless a character is still open from the last one.
             if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
-    if utf8:
+            if not whole and len(head) >= HEAD_BYTES:
+                break
+    if utf8 and (whole or len(head) < HEAD_BYTES):  # a character cut at the end of a head is no error
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -218,26 +239,7 @@ def _hash_and_sniff(path: Path, compressed: bool) -> tuple[str, str, bytes]:
         encoding = "utf-8"
     else:
         encoding = "latin-1"
-    return digest.hexdigest(), encoding, head
-
-
-def _sniff_head(path: Path, compressed: bool) -> tuple[str, bytes]:
-    """The encoding the first HEAD_BYTES of content show, and those bytes, checked as `_hash_and_sniff` checks them."""
-    opener = gzip.open if compressed else open
-    try:
-        with opener(path, "rb") as handle:
-            head = handle.read(HEAD_BYTES)
-    except (OSError, EOFError, zlib.error):
-        raise BadInputError(f"{path.name}: not a valid gzip file") from None
-    if b"\x00" in head:
-        raise BadInputError(f"{path.name}: binary content, not a text CSV file")
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", head
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end of the head is no error
-    except UnicodeDecodeError:
-        return "latin-1", head
-    return "utf-8", head
+    return digest.hexdigest() if whole else "", encoding, head
 
 
 def _delimiter_of(text_head: str) -> str:

@@ -83,13 +83,26 @@ def load_bronze(path: Path, settings: Settings, *, flow_run_id: str | None = Non
                 )
             except warehouse.AlreadyLoaded as loaded:
                 return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
-            except (reader.TolerantParseNeeded, BadInputError):
-                # DuckDB's strict reader refused the file (or, read as UTF-8 from its head, it was not): the readers
-                # that follow need the whole profile, and so does the ledger.
+            except reader.TolerantParseNeeded:
+                # DuckDB's strict reader refused the file, or the whole file reads otherwise than its head (Latin-1
+                # after a UTF-8 head, say). The strict reader is tried again only in the second case.
                 profile = profiling.result()
                 count = _load_profiled_bronze(
-                    connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at
+                    connection,
+                    profile,
+                    settings,
+                    flow_run_id=flow_run_id,
+                    started_at=started_at,
+                    strict=not reader.read_alike(head, profile),
                 )
+            except BadInputError as error:
+                # The file has no data rows, or hashing it found it bad: that error is raised again here, and a
+                # file without a whole profile has no ledger entry.
+                profile = profiling.result()
+                warehouse.record_failure(
+                    connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+                )
+                raise
             else:
                 profile = profiling.result()
     return _bronze_report(profile, count, started_at, skipped=False)
@@ -115,40 +128,37 @@ def _load_profiled_bronze(
     *,
     flow_run_id: str | None,
     started_at: datetime,
+    strict: bool = True,
 ) -> int:
-    """Publish a wholly profiled file's bronze rows; a bad file is recorded failed in the ledger and raised."""
+    """Publish a wholly profiled file's bronze rows with the fastest reader that takes it: DuckDB's own strict CSV
+    reader (unless `strict` is False: it has refused this file already), then Polars' batched reader (mixed line
+    endings, say), then the tolerant reader that keeps and marks lines with a wrong field count. Excel workbooks
+    come through Polars. A reader that gives up has written nothing; a bad file is recorded failed in the ledger
+    and raised."""
     try:
-        return _publish_bronze(connection, profile, settings, flow_run_id=flow_run_id, started_at=started_at)
+        if profile.file_format == "csv" and strict:
+            try:
+                return warehouse.publish_bronze(
+                    connection, profile, None, flow_run_id=flow_run_id, started_at=started_at
+                )
+            except reader.TolerantParseNeeded:
+                pass
+        with reader.readable_text(profile, settings.staging_path) as text_path:
+            try:
+                batches = reader.row_batches(profile, text_path, settings.batch_rows)
+                return warehouse.publish_bronze(
+                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+                )
+            except reader.TolerantParseNeeded:
+                batches = reader.row_batches(profile, text_path, settings.batch_rows, tolerant=True)
+                return warehouse.publish_bronze(
+                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+                )
     except BadInputError as error:
         warehouse.record_failure(
             connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
         )
         raise
-
-
-def _publish_bronze(
-    connection: Any, profile: reader.FileProfile, settings: Settings, *, flow_run_id: str | None, started_at: datetime
-) -> int:
-    """The fastest reader that takes the file: DuckDB's own strict CSV reader, then Polars' batched reader (mixed
-    line endings, say), then the tolerant reader that keeps and marks lines with a wrong field count. Excel
-    workbooks come through Polars. A reader that gives up has written nothing.
-    """
-    if profile.file_format == "csv":
-        try:
-            return warehouse.publish_bronze(connection, profile, None, flow_run_id=flow_run_id, started_at=started_at)
-        except reader.TolerantParseNeeded:
-            pass
-    with reader.readable_text(profile, settings.staging_path) as text_path:
-        try:
-            batches = reader.row_batches(profile, text_path, settings.batch_rows)
-            return warehouse.publish_bronze(
-                connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
-            )
-        except reader.TolerantParseNeeded:
-            batches = reader.row_batches(profile, text_path, settings.batch_rows, tolerant=True)
-            return warehouse.publish_bronze(
-                connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
-            )
 
 
 def load_silver(file_id: str, settings: Settings) -> SilverReport:

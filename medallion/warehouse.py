@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from medallion import quality, silver
 from medallion.errors import BadInputError, WarehouseBusyError
 from medallion.quality import QualityCounts, QualityScores
-from medallion.reader import CANONICAL_COLUMNS, FileProfile, TolerantParseNeeded
+from medallion.reader import CANONICAL_COLUMNS, FileProfile, TolerantParseNeeded, read_alike
+from medallion.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 
 SCHEMA_SQL = (
     "CREATE SCHEMA IF NOT EXISTS bronze",
@@ -65,7 +66,11 @@ def now() -> datetime:
 
 @contextmanager
 def open_warehouse(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0, memory_limit: str = "1GB"
+    path: Path,
+    *,
+    read_only: bool = False,
+    lock_timeout_s: float = 120.0,
+    memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection with the schema in place; waits while another process holds the file.
 
@@ -247,8 +252,11 @@ def publish_bronze(
 
     With `identify`, `profile` is a `reader.head_profile` and DuckDB reads the file under a staging name while
     `identify` (running elsewhere) hashes it; the whole profile it returns then names the table. Content already
-    loaded raises AlreadyLoaded, and nothing is written.
+    loaded raises AlreadyLoaded, a whole profile that reads the file otherwise than the head raises
+    TolerantParseNeeded, and either way nothing is written.
     """
+    if identify is not None and frames is not None:
+        raise ValueError("a file read while it is hashed is read by DuckDB, not from frames")
     ingested_at = now()
     with transaction(connection):
         if identify is None:
@@ -261,7 +269,10 @@ def publish_bronze(
         else:
             staged = f'bronze."incoming_{uuid.uuid4().hex}"'
             _create_bronze_from_csv(connection, profile, staged)
-            profile = identify()
+            head, profile = profile, identify()
+            if not read_alike(head, profile):
+                # The file changed while it was read, or its head misled about the whole (a second gzip member).
+                raise TolerantParseNeeded(f"{profile.file_name}: the whole file reads otherwise than its head")
             record = file_record(connection, profile.file_id)
             if record is not None and record["status"] == "loaded":
                 raise AlreadyLoaded(profile, record)

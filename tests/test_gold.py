@@ -33,7 +33,7 @@ def test_a_tie_between_descriptions_or_countries_goes_to_the_smallest(tmp_path: 
     assert leftover == [(0,)]
 
 
-def test_revenue_is_the_exact_sum_of_the_invoices(tmp_path: Path) -> None:
+def test_revenue_does_not_depend_on_the_order_the_invoices_are_added_in(tmp_path: Path) -> None:
     # Added up one after another as doubles, 1e14 + 0.01 - 1e14 gives 0.015625, which rounds to 0.02; the lines sum
     # to 0.01. On the 100x file such a plain sum was 4 pence off the exact net revenue. (Gold adds up each invoice's
     # lines first; an invoice's own total is a double, exact to the penny below about 1e13.)
@@ -49,6 +49,21 @@ def test_revenue_is_the_exact_sum_of_the_invoices(tmp_path: Path) -> None:
     assert kpis["net_revenue"] == 0.01
     assert kpis["returns"] == 1e14
     assert tables == [[(0.01,)]] * 4
+
+
+def test_gold_over_an_empty_silver_counts_zero(tmp_path: Path) -> None:
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        kpis = gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
+        products = connection.execute("SELECT count(*) FROM gold.top_products").fetchall()
+    assert (kpis["rows"], kpis["orders"], kpis["customers"], kpis["files"], kpis["distinct_products"]) == (
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+    assert kpis["net_revenue"] is None
+    assert products == [(0,)]
 
 
 def _insert_line(

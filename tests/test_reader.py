@@ -256,3 +256,48 @@ def test_loaded_content_under_another_name_is_skipped_and_nothing_is_written(
     assert (report.skipped, report.file_id, report.bronze_rows) == (True, loaded.file_id, 2)
     assert ledger == [("monday.csv", "loaded")]
     assert _tables(settings, "") == [f"file_{loaded.file_id}"]
+
+
+def test_a_file_with_a_loaded_files_name_and_size_is_hashed_first_and_loads_if_its_content_changed(
+    tmp_path: Path, settings: Settings
+) -> None:
+    path = write_csv(tmp_path / "daily.csv", ROW, ROW_2)
+    first = steps.load_bronze(path, settings)
+    with steps.warehouse_connection(settings) as connection:
+        warehouse.mark_loaded(connection, first.file_id)
+    repeat = steps.load_bronze(path, settings)
+    write_csv(path, ROW, ROW_2.replace(",6,", ",7,"))  # same name, same size, other content
+    changed = steps.load_bronze(path, settings)
+    assert (repeat.skipped, repeat.file_id) == (True, first.file_id)
+    assert (changed.skipped, changed.bronze_rows) == (False, 2)
+    assert changed.file_id == hashlib.sha256(path.read_bytes()).hexdigest() != first.file_id
+    assert sorted(_tables(settings, "")) == sorted([f"file_{first.file_id}", f"file_{changed.file_id}"])
+
+
+def test_content_in_bronze_but_not_loaded_is_read_again_under_its_new_name(tmp_path: Path, settings: Settings) -> None:
+    # A run that failed after bronze leaves the file's table; the same content under another name replaces it.
+    first = steps.load_bronze(write_csv(tmp_path / "monday.csv", ROW, ROW_2), settings)
+    again = tmp_path / "monday_again.csv"
+    again.write_bytes((tmp_path / "monday.csv").read_bytes())
+    report = steps.load_bronze(again, settings)
+    with steps.warehouse_connection(settings) as connection:
+        ledger = connection.execute("SELECT file_name, status, bronze_rows FROM ops.files").fetchall()
+        rows = connection.execute("SELECT count(*) FROM bronze.transactions").fetchall()
+    assert (report.skipped, report.file_id, report.bronze_rows) == (False, first.file_id, 2)
+    assert ledger == [("monday_again.csv", "bronze", 2)]
+    assert rows == [(2,)]
+    assert _tables(settings, "") == [f"file_{first.file_id}"]
+
+
+def test_a_large_file_with_no_data_rows_fails_in_the_ledger_and_leaves_no_table(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # Longer than the head, so only the read finds that no row holds data.
+    path = tmp_path / "blank.csv"
+    path.write_text(UCI_HEADER + "\n" * 70_000)
+    with pytest.raises(BadInputError, match=r"^blank\.csv: the file has a header but no data rows$"):
+        steps.load_bronze(path, settings)
+    with steps.warehouse_connection(settings) as connection:
+        ledger = connection.execute("SELECT file_id, status, retryable FROM ops.files").fetchall()
+    assert ledger == [(hashlib.sha256(path.read_bytes()).hexdigest(), "failed", False)]
+    assert _tables(settings, "") == []
