@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel
@@ -211,7 +212,7 @@ def _hash_and_sniff(path: Path, compressed: bool, *, whole: bool = True) -> tupl
                 digest.update(chunk)
             if inflater is not None:
                 try:
-                    chunk = inflater.decompress(chunk)
+                    chunk, inflater = _inflated(inflater, chunk)
                 except zlib.error:
                     raise BadInputError(f"{path.name}: not a valid gzip file") from None
             if len(head) < HEAD_BYTES:
@@ -240,6 +241,17 @@ def _hash_and_sniff(path: Path, compressed: bool, *, whole: bool = True) -> tupl
     else:
         encoding = "latin-1"
     return digest.hexdigest() if whole else "", encoding, head
+
+
+def _inflated(inflater: Any, chunk: bytes) -> tuple[bytes, Any]:
+    """`chunk` of a gzip file decompressed, through every member it reaches (concatenated gzip files are one valid
+    gzip file, which DuckDB and Python's gzip module read whole); returns the decompressor for the next chunk."""
+    content = inflater.decompress(chunk)
+    while inflater.eof and inflater.unused_data:
+        rest = inflater.unused_data
+        inflater = zlib.decompressobj(wbits=47)
+        content += inflater.decompress(rest)
+    return content, inflater
 
 
 def _delimiter_of(text_head: str) -> str:

@@ -301,3 +301,16 @@ def test_a_large_file_with_no_data_rows_fails_in_the_ledger_and_leaves_no_table(
         ledger = connection.execute("SELECT file_id, status, retryable FROM ops.files").fetchall()
     assert ledger == [(hashlib.sha256(path.read_bytes()).hexdigest(), "failed", False)]
     assert _tables(settings, "") == []
+
+
+def test_a_gzip_file_of_several_members_is_read_through_every_member(tmp_path: Path, settings: Settings) -> None:
+    # `cat monday.csv.gz tuesday.csv.gz` is a valid gzip file; here only the second member is Latin-1.
+    path = tmp_path / "week.csv.gz"
+    first = gzip.compress(f"{UCI_HEADER}\n{ROW}\n".encode())
+    second = gzip.compress(f"{ROW_2.replace('HAND', 'MAIN DÉCO')}\n".encode("latin-1"))
+    path.write_bytes(first + second)
+    report = steps.load_bronze(path, settings)
+    with steps.warehouse_connection(settings) as connection:
+        descriptions = connection.execute("SELECT description FROM bronze.transactions ORDER BY row_number").fetchall()
+    assert (report.encoding, report.bronze_rows) == ("latin-1", 2)
+    assert descriptions == [("WHITE HANGING HEART T-LIGHT HOLDER",), ("MAIN DÉCO WARMER UNION JACK",)]
