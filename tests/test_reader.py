@@ -215,6 +215,14 @@ def test_a_missing_path_and_a_folder_are_refused(tmp_path: Path, settings: Setti
         steps.load_bronze(tmp_path / "raw", settings)
 
 
+def _load_and_mark_loaded(path: Path, settings: Settings) -> steps.BronzeReport:
+    """Load a file's bronze rows and mark it loaded, as a finished run would."""
+    report = steps.load_bronze(path, settings)
+    with steps.warehouse_connection(settings) as connection:
+        warehouse.mark_loaded(connection, report.file_id)
+    return report
+
+
 def _tables(settings: Settings, prefix: str) -> list[str]:
     with steps.warehouse_connection(settings) as connection:
         return [
@@ -245,9 +253,7 @@ def test_loaded_content_under_another_name_is_skipped_and_nothing_is_written(
     tmp_path: Path, settings: Settings
 ) -> None:
     first = write_csv(tmp_path / "monday.csv", ROW, ROW_2)
-    loaded = steps.load_bronze(first, settings)
-    with steps.warehouse_connection(settings) as connection:
-        warehouse.mark_loaded(connection, loaded.file_id)
+    loaded = _load_and_mark_loaded(first, settings)
     again = tmp_path / "monday_copy.csv"  # another name: read while hashed, then found loaded
     again.write_bytes(first.read_bytes())
     report = steps.load_bronze(again, settings)
@@ -262,9 +268,7 @@ def test_a_file_with_a_loaded_files_name_and_size_is_hashed_first_and_loads_if_i
     tmp_path: Path, settings: Settings
 ) -> None:
     path = write_csv(tmp_path / "daily.csv", ROW, ROW_2)
-    first = steps.load_bronze(path, settings)
-    with steps.warehouse_connection(settings) as connection:
-        warehouse.mark_loaded(connection, first.file_id)
+    first = _load_and_mark_loaded(path, settings)
     repeat = steps.load_bronze(path, settings)
     write_csv(path, ROW, ROW_2.replace(",6,", ",7,"))  # same name, same size, other content
     changed = steps.load_bronze(path, settings)
