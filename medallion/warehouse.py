@@ -271,7 +271,7 @@ def publish_bronze(
             _create_bronze_from_csv(connection, profile, staged)
             head, profile = profile, identify()
             if not read_alike(head, profile):
-                # The file changed while it was read, or its head misled about the whole (a second gzip member).
+                # The file changed while it was read, or its head misled about the whole (Latin-1 further on, say).
                 raise TolerantParseNeeded(f"{profile.file_name}: the whole file reads otherwise than its head")
             record = file_record(connection, profile.file_id)
             if record is not None and record["status"] == "loaded":
