@@ -33,7 +33,7 @@ def _distinct_counts(key: str, where: str) -> str:
     in the join. Each count is its own DISTINCT over the pairs of key and value, joined back: over every product
     of the 100x file, DuckDB's per-group `count(DISTINCT ...)` took 5.6 s and this 4.1 s, with the same figures."""
     return f"""
-        WITH sales AS NOT MATERIALIZED (SELECT * FROM silver.transactions WHERE {where}),
+        WITH sales AS NOT MATERIALIZED (SELECT * FROM silver.lines WHERE {where}),
         invoices AS (
             SELECT {key}, count(*) AS invoices
             FROM (SELECT DISTINCT {key}, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY {key}),
@@ -44,7 +44,7 @@ def _distinct_counts(key: str, where: str) -> str:
 
 
 def _most_frequent(
-    key: str, column: str, where: str, *, source: str = "silver.transactions", rows: str = "count(*)"
+    key: str, column: str, where: str, *, source: str = "silver.lines", rows: str = "count(*)"
 ) -> str:
     """Per `key`, the value of `column` on most of `source`'s rows matching `where` (`rows` counts them), the
     smallest on a tie; NULL values are left out. DuckDB's `mode()` breaks ties by whichever thread saw a value
@@ -67,7 +67,7 @@ INVOICES_SQL = f"""
     SELECT invoice_no, customer_id, country, year, month, is_cancellation,
            fsum(line_amount) AS line_amount, sum(quantity) AS quantity, count(*) AS rows,
            min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts
-    FROM silver.transactions WHERE NOT is_bad_debt
+    FROM silver.lines WHERE NOT is_bad_debt
     GROUP BY ALL"""  # noqa: S608 - built from constant fragments only
 
 
@@ -118,7 +118,7 @@ GOLD_SQL: dict[str, str] = {
         CREATE OR REPLACE TABLE gold.top_products AS
         WITH ranked AS (
             SELECT row_number() OVER (ORDER BY net_revenue DESC, stock_code) AS rank, *
-            FROM (SELECT stock_code, {_PRODUCT_SUMS} FROM silver.transactions WHERE {_PRODUCTS} GROUP BY stock_code)
+            FROM (SELECT stock_code, {_PRODUCT_SUMS} FROM silver.lines WHERE {_PRODUCTS} GROUP BY stock_code)
             QUALIFY rank <= $top_n)
         SELECT rank, stock_code, description, net_revenue, quantity, coalesce(invoices, 0) AS invoices,
                coalesce(customers, 0) AS customers
@@ -140,7 +140,7 @@ GOLD_SQL: dict[str, str] = {
         bounds AS (
             SELECT quantile_cont(net_revenue, $vip) AS vip_above,
                    quantile_cont(net_revenue, $low) AS low_below,
-                   (SELECT max(invoice_date) FROM silver.transactions) AS as_of
+                   (SELECT max(invoice_date) FROM silver.lines) AS as_of
             FROM customers),
         scored AS (
             SELECT c.*, date_diff('day', c.last_purchase, b.as_of) AS recency_days,
@@ -167,10 +167,10 @@ GOLD_SQL: dict[str, str] = {
                    coalesce(sum(rows), 0)::BIGINT AS rows, {_INVOICE_COUNT} AS orders, {_CUSTOMER_COUNT} AS customers
             FROM {INVOICES}),
         -- Not a key of INVOICES: grouping by the 64-character file id cost 0.4 to 1 s on the 100x file, this 0.1 s.
-        files AS (SELECT count(DISTINCT file_id) AS files FROM silver.transactions WHERE NOT is_bad_debt),
+        files AS (SELECT count(DISTINCT file_key) AS files FROM silver.lines WHERE NOT is_bad_debt),
         products AS (
             SELECT count(*) AS distinct_products
-            FROM (SELECT DISTINCT stock_code FROM silver.transactions WHERE {_PRODUCTS}))
+            FROM (SELECT DISTINCT stock_code FROM silver.lines WHERE {_PRODUCTS}))
         SELECT t.net_revenue, t.gross_revenue, t.returns, t.orders, t.customers,
                round(t.net_exact / nullif(t.orders, 0), 2) AS average_order_value,
                p.distinct_products, t.first_invoice, t.last_invoice, t.rows, f.files,

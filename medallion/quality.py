@@ -63,7 +63,7 @@ def quality_sql(typed: str) -> str:
 
 
 def silver_quality_sql(silver_table: str) -> str:
-    """`quality_sql`'s row for one file's rows already in `silver_table` (the file id is `$file_id`), read from
+    """`quality_sql`'s row for one file's rows already in `silver_table` (the file's key is `$file_key`), read from
     their typed columns instead of typing them again: each of them types, and has its required columns filled.
     """
     return f"""
@@ -74,7 +74,7 @@ def silver_quality_sql(silver_table: str) -> str:
         count(*) AS checked_rows,
         count(*) FILTER (WHERE CASE WHEN is_cancellation THEN quantity < 0 ELSE quantity > 0 END
                          AND invoice_no NOT IN (SELECT invoice_no FROM {INCONSISTENT_TABLE})) AS consistent_rows
-    FROM {silver_table} WHERE file_id = $file_id"""  # noqa: S608 - built from constants and the caller's identifier
+    FROM {silver_table} WHERE file_key = $file_key"""  # noqa: S608 - built from constants and the caller's identifier
 
 
 def counts_of(rows: list[dict[str, int]], duplicate_rows: int) -> QualityCounts:

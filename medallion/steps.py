@@ -190,6 +190,7 @@ def rebuild_silver(settings: Settings) -> dict[str, int]:
                 )
                 for report in reports
             ],
+            currency=settings.source_currency,
             threshold=settings.quality_alert_threshold,
         )
     return {

@@ -291,7 +291,7 @@ def test_silver_rebuilt_from_bronze_matches_the_loaded_one_and_swaps_in_whole(
     ledger_after = table(settings.warehouse_path, "SELECT * EXCLUDE (silver_at) FROM ops.files ORDER BY file_id")
     assert ledger_after.equals(ledger_before)
     tables = table(settings.warehouse_path, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'silver'")
-    assert sorted(tables["table_name"]) == ["rejected", "transactions"]
+    assert sorted(tables["table_name"]) == ["lines", "rejected"]
     enriched = table(settings.warehouse_path, "SELECT count(*) AS n FROM silver.transactions_enriched")
     assert enriched["n"][0] == before.height, "the enriched view reads the rebuilt table"
 

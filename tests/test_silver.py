@@ -41,13 +41,11 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
     for statement in SCHEMA_SQL:  # silver's own table, which derives some of its columns
         connection.execute(statement)
     connection.execute(
-        f"""INSERT INTO silver.transactions BY NAME SELECT 'f' AS file_id, 'sales.csv' AS source_file,
-            'GBP' AS currency, * FROM ({silver.silver_rows_sql("bronze_rows", date_formats)})"""  # noqa: S608
+        f"""INSERT INTO silver.lines BY NAME
+            SELECT 1 AS file_key, * FROM ({silver.silver_rows_sql("bronze_rows", date_formats)})"""  # noqa: S608
     )
     return Transformed(
-        silver=connection.sql(
-            "SELECT * EXCLUDE (file_id, source_file, currency) FROM silver.transactions ORDER BY row_number"
-        ).pl(),
+        silver=connection.sql("SELECT * EXCLUDE (file_key) FROM silver.lines ORDER BY row_number").pl(),
         rejected=connection.sql(silver.rejected_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
         duplicate_rows=repeats,
         counts=quality.counts_of([summary.row(0, named=True)], repeats),

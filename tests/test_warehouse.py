@@ -190,7 +190,8 @@ def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Pa
     assert kind == [("VIEW",)]
 
 
-def test_a_silver_table_storing_its_derived_columns_moves_to_deriving_them(tmp_path: Path) -> None:
+def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_same_view(tmp_path: Path) -> None:
+    # The oldest silver stored every column, derived ones too; the file it names has no ledger row here.
     path = tmp_path / "w.duckdb"
     stored = (
         "file_id VARCHAR, row_number BIGINT, source_file VARCHAR, invoice_no VARCHAR, stock_code VARCHAR,"
@@ -217,10 +218,18 @@ def test_a_silver_table_storing_its_derived_columns_moves_to_deriving_them(tmp_p
         generated = query(
             connection,
             """SELECT column_name FROM information_schema.columns WHERE table_schema = 'silver'
-               AND table_name = 'transactions' AND is_generated = 'ALWAYS' ORDER BY column_name""",
+               AND table_name = 'lines' AND is_generated = 'ALWAYS' ORDER BY column_name""",
+        )
+        ledger = query(connection, "SELECT file_name, currency, file_key IS NOT NULL FROM ops.files")
+        kind = query(
+            connection,
+            """SELECT table_type FROM information_schema.tables
+               WHERE table_schema = 'silver' AND table_name = 'transactions'""",
         )
     assert after == before
     assert [row[0] for row in generated] == sorted(silver.DERIVED_COLUMNS)
+    assert ledger == [("a.csv", "GBP", True)]
+    assert kind == [("VIEW",)]
 
 
 def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from enrichment.settings import EnrichmentSettings
+from medallion.warehouse import open_warehouse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SECRET = "sk-test-0123456789abcdef"
@@ -109,3 +110,21 @@ def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None
         "INSERT INTO silver.transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         silver_rows(rows),
     )
+
+
+def load_warehouse_silver(path: Path, rows: list[tuple[str, str | None, float, str, date]]) -> None:
+    """`silver_rows` of one file, "file-1", put into a real warehouse at `path`: its ledger row and silver's lines."""
+    with open_warehouse(path) as con:
+        con.execute(
+            """INSERT INTO ops.files (file_id, file_name, status, file_key, currency)
+               VALUES ('file-1', 'sample.csv', 'loaded', nextval('ops.file_keys'), 'GBP')"""
+        )
+        con.execute(f"CREATE TEMP TABLE received ({SILVER_COLUMNS})")
+        con.executemany("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows))
+        con.execute(
+            """INSERT INTO silver.lines BY NAME
+               SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency), year(r.invoice_ts) AS year,
+                      month(r.invoice_ts) AS month, false AS is_cancellation, false AS is_bad_debt,
+                      false AS is_non_product
+               FROM received r JOIN ops.files f USING (file_id)"""
+        )

@@ -12,17 +12,14 @@ from enrichment.settings import EnrichmentSettings
 from medallion.settings import load_settings
 from tasks.enrichment import enrichment_cache_key, enrichment_layer
 
-from .conftest import SECRET, SILVER_COLUMNS, load_silver
+from .conftest import SECRET, load_warehouse_silver
 from .test_dimensions import ROWS
 
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_the_task_is_cached_only_when_nothing_is_pending_and_never_keyed_on_the_secret(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("CREATE SCHEMA silver")
-        connection.execute(f"CREATE TABLE silver.transactions ({SILVER_COLUMNS})")
-        load_silver(connection, ROWS)
+    load_warehouse_silver(path, ROWS)
     settings = load_settings(WAREHOUSE_PATH=str(path), CURRENCY_API_KEY=SECRET)
     parameters = {"settings": settings, "live": False}
     assert enrichment_cache_key(None, parameters) is None, "lookups are pending: nothing to cache yet"
