@@ -43,9 +43,7 @@ def _distinct_counts(key: str, where: str) -> str:
         SELECT * FROM invoices FULL JOIN customers USING ({key})"""  # noqa: S608
 
 
-def _most_frequent(
-    key: str, column: str, where: str, *, source: str = "silver.lines", rows: str = "count(*)"
-) -> str:
+def _most_frequent(key: str, column: str, where: str, *, source: str = "silver.lines", rows: str = "count(*)") -> str:
     """Per `key`, the value of `column` on most of `source`'s rows matching `where` (`rows` counts them), the
     smallest on a tie; NULL values are left out. DuckDB's `mode()` breaks ties by whichever thread saw a value
     first, so a table built twice from the same rows could differ (62 products of the real set have two
