@@ -172,11 +172,20 @@ def load_silver(file_id: str, settings: Settings) -> SilverReport:
 
 
 def rebuild_silver(settings: Settings) -> dict[str, int]:
-    """Rebuild silver from bronze with today's transforms for every live file, swapped in atomically."""
+    """Rebuild silver from bronze with today's transforms for every live file, swapped in atomically. A live file
+    without bronze rows (entered into the ledger when an earlier version's silver was moved) keeps its rows as
+    they are."""
     with warehouse_connection(settings) as connection:
         files = warehouse.live_files(connection)
         warehouse.prepare_silver_rebuild(connection)
-        reports = [_file_silver(connection, file_id, settings, rebuild=True) for file_id, _ in files]
+        reports = []
+        carried_over = 0
+        for file_id, _ in files:
+            if warehouse.has_bronze(connection, file_id):
+                reports.append(_file_silver(connection, file_id, settings, rebuild=True))
+            else:
+                warehouse.carry_over_silver(connection, file_id)
+                carried_over += 1
         warehouse.swap_in_rebuilt_silver(
             connection,
             [
@@ -195,6 +204,7 @@ def rebuild_silver(settings: Settings) -> dict[str, int]:
         )
     return {
         "files": len(reports),
+        "carried_over": carried_over,
         "silver_rows": sum(report.silver_rows for report in reports),
         "rejected_rows": sum(report.rejected_rows for report in reports),
         "duplicate_rows": sum(report.duplicate_rows for report in reports),

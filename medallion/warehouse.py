@@ -438,10 +438,12 @@ def _ensure_silver_view(connection: duckdb.DuckDBPyConnection) -> None:
         return
     with transaction(connection):
         if kind is not None:
-            # A file silver names and the ledger lacks gets a ledger row, so none of its rows is lost.
+            # A file silver names and the ledger lacks gets a ledger row, so none of its rows is lost: loaded, its
+            # silver rows counted, no bronze (a rebuild carries its rows over).
             connection.execute(
-                """INSERT INTO ops.files (file_id, file_name, status)
-                   SELECT file_id, any_value(source_file), 'loaded' FROM silver.transactions
+                """INSERT INTO ops.files (file_id, file_name, status, silver_rows, silver_at, finished_at)
+                   SELECT file_id, any_value(source_file), 'loaded', count(*), now()::TIMESTAMP, now()::TIMESTAMP
+                   FROM silver.transactions
                    WHERE file_id NOT IN (SELECT file_id FROM ops.files) GROUP BY file_id"""
             )
             connection.execute(
@@ -450,15 +452,7 @@ def _ensure_silver_view(connection: duckdb.DuckDBPyConnection) -> None:
                    WHERE ops.files.file_id = t.file_id"""
             )
             connection.execute("UPDATE ops.files SET file_key = nextval('ops.file_keys') WHERE file_key IS NULL")
-            stored = [
-                row[0]
-                for row in connection.execute(
-                    """SELECT column_name FROM information_schema.columns
-                       WHERE table_schema = 'silver' AND table_name = 'lines' AND is_generated = 'NEVER'
-                         AND column_name <> 'file_key'
-                       ORDER BY ordinal_position"""
-                ).fetchall()
-            ]
+            stored = [column for column in _stored_lines_columns(connection) if column != "file_key"]
             connection.execute(
                 f"""INSERT INTO silver.lines BY NAME
                     SELECT f.file_key, {", ".join("t." + column for column in stored)}
@@ -468,12 +462,47 @@ def _ensure_silver_view(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(SILVER_VIEW_SQL)
 
 
+def _stored_lines_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """silver.lines' stored (not generated) columns, in order."""
+    return [
+        row[0]
+        for row in connection.execute(
+            """SELECT column_name FROM information_schema.columns
+               WHERE table_schema = 'silver' AND table_name = 'lines' AND is_generated = 'NEVER'
+               ORDER BY ordinal_position"""
+        ).fetchall()
+    ]
+
+
 def key_of_file(connection: duckdb.DuckDBPyConnection, file_id: str) -> int:
     """The small key silver.lines knows a file by, from the ledger."""
     key = scalar(connection, "SELECT file_key FROM ops.files WHERE file_id = ?", [file_id])
     if key is None:
-        raise LookupError(f"file {file_id[:12]} has no ledger entry; load its bronze layer first")
+        raise LookupError(f"file {file_id[:12]} has no file key in the ledger; load its bronze layer first")
     return int(key)
+
+
+def has_bronze(connection: duckdb.DuckDBPyConnection, file_id: str) -> bool:
+    return bool(
+        connection.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'bronze' AND table_name = ?", [f"file_{file_id}"]
+        ).fetchall()
+    )
+
+
+def carry_over_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Copy a live file's silver and rejected rows as they are into the rebuild tables: a file without bronze rows
+    (entered into the ledger when an earlier version's silver was moved) cannot be rebuilt from them."""
+    stored = ", ".join(_stored_lines_columns(connection))
+    with transaction(connection):
+        connection.execute(
+            f"""INSERT INTO silver.lines_rebuild BY NAME SELECT {stored} FROM silver.lines
+                WHERE file_key = ?""",  # noqa: S608 - column names from the catalog
+            [key_of_file(connection, file_id)],
+        )
+        connection.execute(
+            "INSERT INTO silver.rejected_rebuild SELECT * FROM silver.rejected WHERE file_id = ?", [file_id]
+        )
 
 
 def record_failure(
@@ -488,8 +517,7 @@ def record_failure(
     """Mark a file failed in the ledger and take its rows out of silver, so no layer holds part of it."""
     with transaction(connection):
         _upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
-        for table in ("silver.transactions", "silver.rejected"):
-            connection.execute(_DELETE_BY_FILE[table], [profile.file_id])
+        _delete_file_silver(connection, profile.file_id)
         finished = now()
         connection.execute(
             """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
@@ -510,6 +538,7 @@ def _upsert_file(
                started_at, flow_run_id, file_key)
            VALUES (?, ?, ?, ?, ?, ?, 'started', ?, ?, nextval('ops.file_keys'))
            ON CONFLICT (file_id) DO UPDATE SET file_name = excluded.file_name, status = 'started',
+               file_key = coalesce(ops.files.file_key, excluded.file_key),
                started_at = excluded.started_at, flow_run_id = excluded.flow_run_id, error = NULL,
                retryable = NULL, finished_at = NULL, superseded_by = NULL""",
         [
@@ -539,10 +568,7 @@ class SilverTotals(BaseModel):
 def bronze_summary(connection: duckdb.DuckDBPyConnection, file_id: str) -> tuple[str, int]:
     """The file's name and bronze row count, or LookupError when its bronze layer is not loaded."""
     record = file_record(connection, file_id)
-    present = connection.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'bronze' AND table_name = ?", [f"file_{file_id}"]
-    ).fetchall()
-    if record is None or not present:
+    if record is None or not has_bronze(connection, file_id):
         raise LookupError(f"file {file_id[:12]} has no bronze rows; load its bronze layer first")
     rows = scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}")  # noqa: S608 - validated id
     return str(record["file_name"]), int(rows)
@@ -571,8 +597,9 @@ def publish_silver(
     """Replace one file's silver and rejected rows from its bronze rows, in one transaction, all inside DuckDB.
 
     `date_formats` are the file's invoice date formats (`silver.date_parsing`). Older versions of the same file
-    name leave silver in the same transaction. With `rebuild`, the rows go to the rebuild tables that
-    `swap_in_rebuilt_silver` later puts in place of silver, and the ledger is left alone.
+    name leave silver in the same transaction. `currency` is the ledger's for the file. With `rebuild`, the rows go
+    to the rebuild tables that `swap_in_rebuilt_silver` later puts in place of silver (recording the currency then),
+    and the ledger is left alone.
     """
     source = bronze_source(file_id)
     suffix = "_rebuild" if rebuild else ""
@@ -711,9 +738,8 @@ def _clear_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str, file
             [file_name, file_id],
         ).fetchall()
     ]
-    for table in ("silver.transactions", "silver.rejected"):
-        for target in [file_id, *superseded]:
-            connection.execute(_DELETE_BY_FILE[table], [target])
+    for target in [file_id, *superseded]:
+        _delete_file_silver(connection, target)
     return superseded
 
 
@@ -803,12 +829,10 @@ _SWAP_SQL = (
 )
 
 
-_DELETE_BY_FILE = {
-    "silver.transactions": (
-        "DELETE FROM silver.lines WHERE file_key = (SELECT file_key FROM ops.files WHERE file_id = ?)"
-    ),
-    "silver.rejected": "DELETE FROM silver.rejected WHERE file_id = ?",
-}
+def _delete_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Take one file's rows out of silver.lines and silver.rejected."""
+    connection.execute("DELETE FROM silver.lines WHERE file_key = ?", [key_of_file(connection, file_id)])
+    connection.execute("DELETE FROM silver.rejected WHERE file_id = ?", [file_id])
 
 
 def record_quality(

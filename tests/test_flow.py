@@ -176,7 +176,7 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
 ) -> None:
     good = write_csv(tmp_path / "raw" / "good.csv", "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,France")
     medallion(str(good))
-    before = table(settings.warehouse_path, "SELECT * FROM silver.transactions")
+    before = table(settings.warehouse_path, "SELECT * FROM silver.transactions ORDER BY file_id, row_number")
 
     original_rows = steps.silver.silver_rows_sql
 
@@ -188,7 +188,9 @@ def test_a_failure_while_publishing_silver_leaves_the_previous_state(
     with pytest.raises(duckdb.ConstraintException):
         medallion(str(second))
 
-    assert table(settings.warehouse_path, "SELECT * FROM silver.transactions").equals(before)
+    assert table(settings.warehouse_path, "SELECT * FROM silver.transactions ORDER BY file_id, row_number").equals(
+        before
+    )
     statuses = dict(table(settings.warehouse_path, "SELECT file_name, status FROM ops.files").rows())
     assert statuses == {"good.csv": "loaded", "second.csv": "failed"}
     assert second.exists()
@@ -285,7 +287,13 @@ def test_silver_rebuilt_from_bronze_matches_the_loaded_one_and_swaps_in_whole(
 
     report = steps.rebuild_silver(settings)
 
-    assert report == {"files": 2, "silver_rows": before.height, "rejected_rows": 0, "duplicate_rows": 117}
+    assert report == {
+        "files": 2,
+        "carried_over": 0,
+        "silver_rows": before.height,
+        "rejected_rows": 0,
+        "duplicate_rows": 117,
+    }
     after = table(settings.warehouse_path, f"SELECT {columns} FROM silver.transactions ORDER BY ALL")  # noqa: S608
     assert after.equals(before), "the superseded version stays out"
     ledger_after = table(settings.warehouse_path, "SELECT * EXCLUDE (silver_at) FROM ops.files ORDER BY file_id")
@@ -315,3 +323,56 @@ def test_a_file_duckdbs_strict_reader_refuses_still_loads_every_row_unmarked(
         settings.warehouse_path, "SELECT row_number, description, parse_error FROM bronze.transactions ORDER BY 1"
     )
     assert rows.rows() == [(1, "TWO\nLINES", None), (2, "WARMER", None)]
+
+
+def test_each_file_has_its_own_key_and_replacing_one_leaves_the_others_lines(
+    settings: Settings, tmp_path: Path
+) -> None:
+    monday = write_csv(tmp_path / "raw" / "monday.csv", "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,France")
+    tuesday = write_csv(tmp_path / "raw" / "tuesday.csv", "536366,22633,WARMER,6,12/2/2010 8:28,1.85,12583,France")
+    medallion(str(monday))
+    medallion(str(tuesday))
+    write_csv(monday, "536367,84879,BIRD,8,12/1/2010 8:34,1.69,17850,France")  # a new version of monday.csv
+    medallion(str(monday))
+
+    keys = table(settings.warehouse_path, "SELECT file_name, status, file_key FROM ops.files ORDER BY file_key")
+    lines = table(
+        settings.warehouse_path,
+        "SELECT source_file, invoice_no, currency FROM silver.transactions ORDER BY source_file, invoice_no",
+    )
+    assert keys["file_key"].n_unique() == 3
+    assert keys.select("file_name", "status").rows() == [
+        ("monday.csv", "superseded"),
+        ("tuesday.csv", "loaded"),
+        ("monday.csv", "loaded"),
+    ]
+    assert lines.rows() == [("monday.csv", "536367", "GBP"), ("tuesday.csv", "536366", "GBP")]
+
+
+def test_a_warehouse_of_an_earlier_version_moves_to_the_file_key_and_rebuilds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv")))
+    before = table(settings.warehouse_path, "SELECT * FROM silver.transactions ORDER BY row_number")
+    orphan = "e" * 64  # silver rows of a file the ledger does not know, as a hand-edited warehouse may hold
+    with duckdb.connect(str(settings.warehouse_path)) as old:  # back to the layout of the previous version
+        old.execute("CREATE TABLE silver.previous AS SELECT * FROM silver.transactions")
+        old.execute(
+            """INSERT INTO silver.previous SELECT * REPLACE (? AS file_id, 'manual.csv' AS source_file)
+               FROM silver.transactions WHERE row_number <= 3""",
+            [orphan],
+        )
+        old.execute("DROP VIEW silver.transactions")
+        old.execute("DROP TABLE silver.lines")
+        old.execute("ALTER TABLE silver.previous RENAME TO transactions")
+        old.execute("ALTER TABLE ops.files DROP COLUMN file_key")
+        old.execute("ALTER TABLE ops.files DROP COLUMN currency")
+
+    report = steps.rebuild_silver(settings)  # opens (and so migrates) the warehouse first
+
+    after = table(settings.warehouse_path, "SELECT * FROM silver.transactions ORDER BY file_id, row_number")
+    ledger = table(settings.warehouse_path, "SELECT file_name, status, silver_rows, currency FROM ops.files ORDER BY 1")
+    assert after.filter(pl.col("file_id") != orphan).sort("row_number").equals(before)
+    assert after.filter(pl.col("file_id") == orphan).height == 3
+    assert ledger.rows() == [("manual.csv", "loaded", 3, "GBP"), ("sample.csv", "loaded", before.height, "GBP")]
+    assert report["files"] == 1 and report["carried_over"] == 1
