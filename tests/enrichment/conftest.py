@@ -98,33 +98,29 @@ def silver_rows(rows: list[tuple[str, str | None, float, str, date]]) -> list[tu
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    con.execute("CREATE SCHEMA silver")
-    con.execute(f"CREATE TABLE silver.transactions ({SILVER_COLUMNS})")
-    yield con
-    con.close()
+    """A real, empty warehouse."""
+    with open_warehouse(tmp_path / "warehouse.duckdb") as con:
+        yield con
 
 
 def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None, float, str, date]]) -> None:
-    con.executemany(
-        "INSERT INTO silver.transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        silver_rows(rows),
+    """`silver_rows` of one file, "file-1", added to a warehouse: its ledger row (once) and silver's lines."""
+    con.execute(
+        """INSERT INTO ops.files (file_id, file_name, status, file_key, currency)
+           VALUES ('file-1', 'sample.csv', 'loaded', nextval('ops.file_keys'), 'GBP') ON CONFLICT DO NOTHING"""
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE received ({SILVER_COLUMNS})")
+    con.executemany("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows))
+    con.execute(
+        """INSERT INTO silver.lines BY NAME
+           SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency), year(r.invoice_ts) AS year,
+                  month(r.invoice_ts) AS month, false AS is_cancellation, false AS is_bad_debt,
+                  false AS is_non_product
+           FROM received r JOIN ops.files f USING (file_id)"""
     )
 
 
 def load_warehouse_silver(path: Path, rows: list[tuple[str, str | None, float, str, date]]) -> None:
-    """`silver_rows` of one file, "file-1", put into a real warehouse at `path`: its ledger row and silver's lines."""
+    """`load_silver` into the warehouse at `path`."""
     with open_warehouse(path) as con:
-        con.execute(
-            """INSERT INTO ops.files (file_id, file_name, status, file_key, currency)
-               VALUES ('file-1', 'sample.csv', 'loaded', nextval('ops.file_keys'), 'GBP')"""
-        )
-        con.execute(f"CREATE TEMP TABLE received ({SILVER_COLUMNS})")
-        con.executemany("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows))
-        con.execute(
-            """INSERT INTO silver.lines BY NAME
-               SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency), year(r.invoice_ts) AS year,
-                      month(r.invoice_ts) AS month, false AS is_cancellation, false AS is_bad_debt,
-                      false AS is_non_product
-               FROM received r JOIN ops.files f USING (file_id)"""
-        )
+        load_silver(con, rows)
