@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from medallion.warehouse import first_row, query_frame, transaction
+from medallion.warehouse import LINES_VIEW, first_row, query_frame, transaction
 
 # Bad-debt adjustments are accounting entries, not sales: gold leaves them out. Returns are cancellation lines.
 _REVENUE = """round(fsum(line_amount) FILTER (WHERE NOT is_cancellation), 2) AS gross_revenue,
@@ -33,7 +33,7 @@ def _distinct_counts(key: str, where: str) -> str:
     in the join. Each count is its own DISTINCT over the pairs of key and value, joined back: over every product
     of the 100x file, DuckDB's per-group `count(DISTINCT ...)` took 5.6 s and this 4.1 s, with the same figures."""
     return f"""
-        WITH sales AS NOT MATERIALIZED (SELECT * FROM silver.lines WHERE {where}),
+        WITH sales AS NOT MATERIALIZED (SELECT * FROM {LINES_VIEW} WHERE {where}),
         invoices AS (
             SELECT {key}, count(*) AS invoices
             FROM (SELECT DISTINCT {key}, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY {key}),
@@ -43,7 +43,7 @@ def _distinct_counts(key: str, where: str) -> str:
         SELECT * FROM invoices FULL JOIN customers USING ({key})"""  # noqa: S608
 
 
-def _most_frequent(key: str, column: str, where: str, *, source: str = "silver.lines", rows: str = "count(*)") -> str:
+def _most_frequent(key: str, column: str, where: str, *, source: str = LINES_VIEW, rows: str = "count(*)") -> str:
     """Per `key`, the value of `column` on most of `source`'s rows matching `where` (`rows` counts them), the
     smallest on a tie; NULL values are left out. DuckDB's `mode()` breaks ties by whichever thread saw a value
     first, so a table built twice from the same rows could differ (62 products of the real set have two
@@ -65,7 +65,7 @@ INVOICES_SQL = f"""
     SELECT invoice_no, customer_id, country, year, month, is_cancellation,
            fsum(line_amount) AS line_amount, sum(quantity) AS quantity, count(*) AS rows,
            min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts
-    FROM silver.lines WHERE NOT is_bad_debt
+    FROM {LINES_VIEW} WHERE NOT is_bad_debt
     GROUP BY ALL"""  # noqa: S608 - built from constant fragments only
 
 
@@ -116,7 +116,7 @@ GOLD_SQL: dict[str, str] = {
         CREATE OR REPLACE TABLE gold.top_products AS
         WITH ranked AS (
             SELECT row_number() OVER (ORDER BY net_revenue DESC, stock_code) AS rank, *
-            FROM (SELECT stock_code, {_PRODUCT_SUMS} FROM silver.lines WHERE {_PRODUCTS} GROUP BY stock_code)
+            FROM (SELECT stock_code, {_PRODUCT_SUMS} FROM {LINES_VIEW} WHERE {_PRODUCTS} GROUP BY stock_code)
             QUALIFY rank <= $top_n)
         SELECT rank, stock_code, description, net_revenue, quantity, coalesce(invoices, 0) AS invoices,
                coalesce(customers, 0) AS customers
@@ -138,7 +138,7 @@ GOLD_SQL: dict[str, str] = {
         bounds AS (
             SELECT quantile_cont(net_revenue, $vip) AS vip_above,
                    quantile_cont(net_revenue, $low) AS low_below,
-                   (SELECT max(invoice_date) FROM silver.lines) AS as_of
+                   (SELECT max(invoice_date) FROM {LINES_VIEW}) AS as_of
             FROM customers),
         scored AS (
             SELECT c.*, date_diff('day', c.last_purchase, b.as_of) AS recency_days,
@@ -165,10 +165,10 @@ GOLD_SQL: dict[str, str] = {
                    coalesce(sum(rows), 0)::BIGINT AS rows, {_INVOICE_COUNT} AS orders, {_CUSTOMER_COUNT} AS customers
             FROM {INVOICES}),
         -- Not a key of INVOICES: grouping it by the file as well cost 0.4 to 1 s on the 100x file, this 0.1 s.
-        files AS (SELECT count(DISTINCT file_key) AS files FROM silver.lines WHERE NOT is_bad_debt),
+        files AS (SELECT count(DISTINCT file_key) AS files FROM {LINES_VIEW} WHERE NOT is_bad_debt),
         products AS (
             SELECT count(*) AS distinct_products
-            FROM (SELECT DISTINCT stock_code FROM silver.lines WHERE {_PRODUCTS}))
+            FROM (SELECT DISTINCT stock_code FROM {LINES_VIEW} WHERE {_PRODUCTS}))
         SELECT t.net_revenue, t.gross_revenue, t.returns, t.orders, t.customers,
                round(t.net_exact / nullif(t.orders, 0), 2) AS average_order_value,
                p.distinct_products, t.first_invoice, t.last_invoice, t.rows, f.files,

@@ -26,23 +26,22 @@ from medallion.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
 # Silver's rows as stored. What is the same for every row of a file (its id, name and currency) is in ops.files,
 # reached through a small file key: written per row, those three columns cost 0.3 s of the 10x file's 2.3 s insert.
 # `silver.transactions` is the view with every column.
-SILVER_LINES_SQL = f"""CREATE TABLE IF NOT EXISTS silver.lines (
+SILVER_LINES_SQL = """CREATE TABLE IF NOT EXISTS silver.lines (
     file_key INTEGER NOT NULL, row_number BIGINT NOT NULL,
     invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
     quantity BIGINT NOT NULL, unit_price DOUBLE NOT NULL, line_amount DOUBLE NOT NULL,
     customer_id VARCHAR, country VARCHAR NOT NULL, country_raw VARCHAR,
-    invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
-    {silver.derived_column("quarter")}, {silver.derived_column("day_of_week")},
-    {silver.derived_column("is_weekend")}, {silver.derived_column("transaction_type")},
-    is_cancellation BOOLEAN NOT NULL, is_bad_debt BOOLEAN NOT NULL, is_non_product BOOLEAN NOT NULL,
-    {silver.derived_column("is_guest")}, {silver.derived_column("is_zero_price")})"""
+    invoice_ts TIMESTAMP NOT NULL, is_non_product BOOLEAN NOT NULL)"""
+# silver.lines with silver.DERIVED_COLUMNS, which gold reads.
+LINES_VIEW = "silver.lines_derived"
+LINES_VIEW_SQL = f"CREATE OR REPLACE VIEW {LINES_VIEW} AS {silver.with_derived_columns('silver.lines')}"
 # The columns of silver.transactions, in the order its table had before the file key.
-SILVER_VIEW_SQL = """CREATE OR REPLACE VIEW silver.transactions AS
+SILVER_VIEW_SQL = f"""CREATE OR REPLACE VIEW silver.transactions AS
     SELECT f.file_id, l.row_number, f.file_name AS source_file, l.invoice_no, l.stock_code, l.description,
            l.quantity, l.unit_price, l.line_amount, f.currency, l.customer_id, l.country, l.country_raw,
            l.invoice_ts, l.invoice_date, l.year, l.month, l.quarter, l.day_of_week, l.is_weekend,
            l.transaction_type, l.is_cancellation, l.is_bad_debt, l.is_non_product, l.is_guest, l.is_zero_price
-    FROM silver.lines AS l JOIN ops.files AS f USING (file_key)"""
+    FROM {LINES_VIEW} AS l JOIN ops.files AS f USING (file_key)"""
 REJECTED_SQL = """CREATE TABLE IF NOT EXISTS silver.rejected (
     file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL, reason VARCHAR NOT NULL,
     invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR, invoice_date VARCHAR,
@@ -114,7 +113,7 @@ def open_warehouse(
             for statement in SCHEMA_SQL:
                 connection.execute(statement)
             _ensure_bronze_view(connection)
-            _ensure_silver_view(connection)
+            _ensure_silver_views(connection)
         yield connection
     finally:
         connection.close()
@@ -426,44 +425,74 @@ def _silver_table_sql(name: str) -> str:
     return SILVER_LINES_SQL.replace("IF NOT EXISTS silver.lines", name)
 
 
-def _ensure_silver_view(connection: duckdb.DuckDBPyConnection) -> None:
-    """Make the silver view, moving a silver table of an earlier version (every column stored per row, derived
-    columns too in the oldest) into silver.lines and the ledger first, keeping every row, in one transaction."""
-    kind = first_row(
-        connection,
-        """SELECT table_type FROM information_schema.tables
-           WHERE table_schema = 'silver' AND table_name = 'transactions'""",
+def _ensure_silver_views(connection: duckdb.DuckDBPyConnection) -> None:
+    """Make the silver views, first moving what an earlier version left, keeping every row, in one transaction:
+    a silver table that stored every column per row (the derived ones too in the oldest) into silver.lines and the
+    ledger, or a silver.lines that stored or generated columns this version derives in its view."""
+    kinds = dict(
+        connection.execute(
+            """SELECT table_name, table_type FROM information_schema.tables
+               WHERE table_schema = 'silver' AND table_name IN ('transactions', 'lines_derived')"""
+        ).fetchall()
     )
-    if kind is not None and kind["table_type"] == "VIEW":
+    derived_in_lines = [
+        row[0]
+        for row in connection.execute(
+            """SELECT column_name FROM information_schema.columns
+               WHERE table_schema = 'silver' AND table_name = 'lines'"""
+        ).fetchall()
+        if row[0] in silver.DERIVED_COLUMNS
+    ]
+    if kinds == {"transactions": "VIEW", "lines_derived": "VIEW"} and not derived_in_lines:
         return
     with transaction(connection):
-        if kind is not None:
-            # A file silver names and the ledger lacks gets a ledger row, so none of its rows is lost: loaded, its
-            # silver rows counted, no bronze (a rebuild carries its rows over).
-            connection.execute(
-                """INSERT INTO ops.files (file_id, file_name, status, silver_rows, silver_at, finished_at)
-                   SELECT file_id, any_value(source_file), 'loaded', count(*), now()::TIMESTAMP, now()::TIMESTAMP
-                   FROM silver.transactions
-                   WHERE file_id NOT IN (SELECT file_id FROM ops.files) GROUP BY file_id"""
-            )
-            connection.execute(
-                """UPDATE ops.files SET currency = t.currency
-                   FROM (SELECT file_id, any_value(currency) AS currency FROM silver.transactions GROUP BY file_id) t
-                   WHERE ops.files.file_id = t.file_id"""
-            )
-            connection.execute("UPDATE ops.files SET file_key = nextval('ops.file_keys') WHERE file_key IS NULL")
-            stored = [column for column in _stored_lines_columns(connection) if column != "file_key"]
-            connection.execute(
-                f"""INSERT INTO silver.lines BY NAME
-                    SELECT f.file_key, {", ".join("t." + column for column in stored)}
-                    FROM silver.transactions AS t JOIN ops.files AS f USING (file_id)"""  # noqa: S608
-            )
-            connection.execute("DROP TABLE silver.transactions")
+        if derived_in_lines:
+            _relay_lines(connection)
+        if kinds.get("transactions") == "BASE TABLE":
+            _move_silver_table(connection)
+        connection.execute(LINES_VIEW_SQL)
         connection.execute(SILVER_VIEW_SQL)
 
 
+def _relay_lines(connection: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite silver.lines into this version's table, without the columns it now derives."""
+    kept = ", ".join(column for column in _stored_lines_columns(connection) if column not in silver.DERIVED_COLUMNS)
+    connection.execute("DROP VIEW IF EXISTS silver.transactions")
+    connection.execute(f"DROP VIEW IF EXISTS {LINES_VIEW}")
+    connection.execute("DROP TABLE IF EXISTS silver.lines_relaid")
+    connection.execute(_silver_table_sql("silver.lines_relaid"))
+    connection.execute(f"INSERT INTO silver.lines_relaid BY NAME SELECT {kept} FROM silver.lines")  # noqa: S608
+    connection.execute("DROP TABLE silver.lines")
+    connection.execute("ALTER TABLE silver.lines_relaid RENAME TO lines")
+
+
+def _move_silver_table(connection: duckdb.DuckDBPyConnection) -> None:
+    """Move a silver.transactions table into silver.lines and the ledger."""
+    # A file silver names and the ledger lacks gets a ledger row, so none of its rows is lost: loaded, its silver
+    # rows counted, no bronze (a rebuild carries its rows over).
+    connection.execute(
+        """INSERT INTO ops.files (file_id, file_name, status, silver_rows, silver_at, finished_at)
+           SELECT file_id, any_value(source_file), 'loaded', count(*), now()::TIMESTAMP, now()::TIMESTAMP
+           FROM silver.transactions
+           WHERE file_id NOT IN (SELECT file_id FROM ops.files) GROUP BY file_id"""
+    )
+    connection.execute(
+        """UPDATE ops.files SET currency = t.currency
+           FROM (SELECT file_id, any_value(currency) AS currency FROM silver.transactions GROUP BY file_id) t
+           WHERE ops.files.file_id = t.file_id"""
+    )
+    connection.execute("UPDATE ops.files SET file_key = nextval('ops.file_keys') WHERE file_key IS NULL")
+    stored = [column for column in _stored_lines_columns(connection) if column != "file_key"]
+    connection.execute(
+        f"""INSERT INTO silver.lines BY NAME
+            SELECT f.file_key, {", ".join("t." + column for column in stored)}
+            FROM silver.transactions AS t JOIN ops.files AS f USING (file_id)"""  # noqa: S608
+    )
+    connection.execute("DROP TABLE silver.transactions")
+
+
 def _stored_lines_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
-    """silver.lines' stored (not generated) columns, in order."""
+    """silver.lines' stored (not generated) columns, in order (an earlier version generated some)."""
     return [
         row[0]
         for row in connection.execute(
@@ -721,7 +750,7 @@ def _file_quality_counts(
                    WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
     rows = [
         first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
-        first_row(connection, quality.silver_quality_sql(f"silver.lines{suffix}"), {"file_key": key}) or {},
+        first_row(connection, quality.silver_quality_sql(f"({silver.with_derived_columns(f'silver.lines{suffix}')})"), {"file_key": key}) or {},
     ]
     return quality.counts_of(rows, duplicate_rows)
 

@@ -81,8 +81,6 @@ def _insert_line(
            SELECT 1 AS file_key, ? AS row_number, ? AS invoice_no,
                   ? AS stock_code, ? AS description, 2 AS quantity, 1.5 AS unit_price, ? AS line_amount,
                   '17850' AS customer_id, ? AS country, ? AS country_raw,
-                  TIMESTAMP '2010-12-01 08:26' AS invoice_ts, DATE '2010-12-01' AS invoice_date,
-                  2010 AS year, 12 AS month, starts_with(?, 'C') AS is_cancellation, false AS is_bad_debt,
-                  false AS is_non_product""",
-        [row_number, invoice, stock, description, line_amount, country, country, invoice],
+                  TIMESTAMP '2010-12-01 08:26' AS invoice_ts, false AS is_non_product""",
+        [row_number, invoice, stock, description, line_amount, country, country],
     )

@@ -38,6 +38,13 @@ def rows(*lines: tuple[str | None, ...]) -> pl.DataFrame:
     return bronze(*lines).drop("file_id", "source_file")
 
 
+# silver.lines as this version stores it: nothing silver.DERIVED_COLUMNS derives.
+LINES_COLUMNS = [
+    "file_key", "row_number", "invoice_no", "stock_code", "description", "quantity", "unit_price", "line_amount",
+    "customer_id", "country", "country_raw", "invoice_ts", "is_non_product",
+]  # fmt: skip
+
+
 def query(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
     return connection.execute(sql).fetchall()
 
@@ -215,10 +222,10 @@ def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_s
 
     with warehouse.open_warehouse(path) as connection:
         after = query(connection, "SELECT * FROM silver.transactions")
-        generated = query(
+        stored = query(
             connection,
             """SELECT column_name FROM information_schema.columns WHERE table_schema = 'silver'
-               AND table_name = 'lines' AND is_generated = 'ALWAYS' ORDER BY column_name""",
+               AND table_name = 'lines' ORDER BY ordinal_position""",
         )
         ledger = query(connection, "SELECT file_name, currency, file_key IS NOT NULL FROM ops.files")
         kind = query(
@@ -227,9 +234,65 @@ def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_s
                WHERE table_schema = 'silver' AND table_name = 'transactions'""",
         )
     assert after == before
-    assert [row[0] for row in generated] == sorted(silver.DERIVED_COLUMNS)
+    assert [row[0] for row in stored] == LINES_COLUMNS
     assert ledger == [("a.csv", "GBP", True)]
     assert kind == [("VIEW",)]
+
+
+PREVIOUS_LINES = [
+    ("file_key", "INTEGER"), ("row_number", "BIGINT"), ("invoice_no", "VARCHAR"), ("stock_code", "VARCHAR"),
+    ("description", "VARCHAR"), ("quantity", "BIGINT"), ("unit_price", "DOUBLE"), ("line_amount", "DOUBLE"),
+    ("customer_id", "VARCHAR"), ("country", "VARCHAR"), ("country_raw", "VARCHAR"), ("invoice_ts", "TIMESTAMP"),
+    ("invoice_date", "DATE"), ("year", "INTEGER"), ("month", "INTEGER"), ("is_cancellation", "BOOLEAN"),
+    ("is_bad_debt", "BOOLEAN"), ("is_non_product", "BOOLEAN"),
+]  # fmt: skip
+
+
+def test_silver_lines_of_the_previous_version_lose_the_columns_silver_now_derives_keeping_every_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.duckdb"
+    frame = rows(
+        ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "United Kingdom"),
+        ("C536379", "D", "Discount", "-1", "12/9/2010 9:41", "27.50", "14527", "EIRE"),
+        ("A563185", "B", "Adjust bad debt", "1", "8/12/2011 14:50", "-11062.06", None, "United Kingdom"),
+    )
+    with warehouse.open_warehouse(path) as connection:
+        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        warehouse.publish_silver(
+            connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+        )
+        before = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
+    with duckdb.connect(str(path)) as old:  # back to the previous version: date parts and kinds stored, the rest
+        old.execute(  # generated, and a view over the table alone
+            f"""CREATE TABLE silver.previous (
+                {", ".join(f"{name} {kind}" for name, kind in PREVIOUS_LINES)},
+                quarter INTEGER GENERATED ALWAYS AS (quarter(invoice_ts)::INTEGER) VIRTUAL,
+                is_guest BOOLEAN GENERATED ALWAYS AS (customer_id IS NULL) VIRTUAL)"""
+        )
+        old.execute(
+            f"""INSERT INTO silver.previous SELECT {", ".join(name for name, _ in PREVIOUS_LINES)}
+                FROM silver.lines_derived"""
+        )
+        old.execute("DROP VIEW silver.transactions")
+        old.execute("DROP VIEW silver.lines_derived")
+        old.execute("DROP TABLE silver.lines")
+        old.execute("ALTER TABLE silver.previous RENAME TO lines")
+        old.execute(
+            """CREATE VIEW silver.transactions AS SELECT f.file_id, l.* FROM silver.lines l
+               JOIN ops.files f USING (file_key)"""
+        )
+
+    with warehouse.open_warehouse(path) as connection:
+        after = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
+        stored = query(
+            connection,
+            """SELECT column_name FROM information_schema.columns WHERE table_schema = 'silver'
+               AND table_name = 'lines' ORDER BY ordinal_position""",
+        )
+    assert len(before) == 3
+    assert after == before
+    assert [row[0] for row in stored] == LINES_COLUMNS
 
 
 def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_path: Path) -> None:

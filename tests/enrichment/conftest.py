@@ -113,9 +113,7 @@ def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None
     con.executemany("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows))
     con.execute(
         """INSERT INTO silver.lines BY NAME
-           SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency), year(r.invoice_ts) AS year,
-                  month(r.invoice_ts) AS month, false AS is_cancellation, false AS is_bad_debt,
-                  false AS is_non_product
+           SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency, invoice_date), false AS is_non_product
            FROM received r JOIN ops.files f USING (file_id)"""
     )
 
