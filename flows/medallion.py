@@ -8,6 +8,7 @@ from prefect import flow
 
 from medallion.errors import BadInputError
 from medallion.settings import load_settings
+from medallion.steps import held_warehouse
 from tasks.enrichment import enrichment_layer
 from tasks.layers import bronze_layer, failure_record, gold_layer, quality_layer, silver_layer
 
@@ -39,26 +40,27 @@ def medallion(
         overrides["DUCKDB_MEMORY_LIMIT"] = CONSERVATIVE_MEMORY_LIMIT
     settings = load_settings(**overrides)
 
-    bronze = bronze_layer(path, settings)
-    summary: dict[str, Any] = {
-        "file_id": bronze.file_id,
-        "file_name": bronze.file_name,
-        "status": "skipped" if bronze.skipped else "loaded",
-        "bronze_rows": bronze.bronze_rows,
-        "warehouse": str(settings.warehouse_path),
-    }
-    if bronze.skipped:
-        return summary
-    try:
-        silver = silver_layer(bronze, settings)
-        quality = quality_layer(bronze.file_id, silver.quality_counts, settings)
-        # Large files and error retries defer live lookups to the next incremental run.
-        live = settings.enable_external_enrichment and mode == "standard"
-        enrichment = enrichment_layer(settings, live)
-        kpis = gold_layer(settings, bronze.file_id)
-    except Exception as error:
-        failure_record(path, error, settings)
-        raise
+    with held_warehouse(settings):  # the layers' tasks share the open warehouse instead of each opening it
+        bronze = bronze_layer(path, settings)
+        summary: dict[str, Any] = {
+            "file_id": bronze.file_id,
+            "file_name": bronze.file_name,
+            "status": "skipped" if bronze.skipped else "loaded",
+            "bronze_rows": bronze.bronze_rows,
+            "warehouse": str(settings.warehouse_path),
+        }
+        if bronze.skipped:
+            return summary
+        try:
+            silver = silver_layer(bronze, settings)
+            quality = quality_layer(bronze.file_id, silver.quality_counts, settings)
+            # Large files and error retries defer live lookups to the next incremental run.
+            live = settings.enable_external_enrichment and mode == "standard"
+            enrichment = enrichment_layer(settings, live)
+            kpis = gold_layer(settings, bronze.file_id)
+        except Exception as error:
+            failure_record(path, error, settings)
+            raise
     summary.update(
         silver_rows=silver.silver_rows,
         rejected_rows=silver.rejected_rows,

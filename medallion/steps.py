@@ -1,12 +1,16 @@
-"""One function per pipeline layer: open the warehouse briefly, compute, publish atomically, report."""
+"""One function per pipeline layer: take a warehouse connection, compute, publish atomically, report."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from pydantic import BaseModel
 
 from medallion import gold, quality, reader, silver, warehouse
@@ -48,8 +52,55 @@ class QualityReport(BaseModel):
         return self.file.score < self.threshold
 
 
-def warehouse_connection(settings: Settings, *, read_only: bool = False) -> Any:
-    """A short-lived warehouse connection configured from the settings."""
+# Warehouses held open by `held_warehouse`, by resolved path.
+_held: dict[Path, duckdb.DuckDBPyConnection] = {}
+_held_lock = threading.Lock()
+
+
+@contextmanager
+def held_warehouse(settings: Settings) -> Iterator[None]:
+    """Keep the warehouse open for the steps run inside the block, for one file's run: each step then takes a
+    connection to the open database instead of opening the file, checking its schema and checkpointing it on
+    close. It saves about 0.1 s per file (the 1x file's four steps: 0.93-1.0 s opened each time, 0.85-0.87 s held)
+    and keeps what the steps read in DuckDB's buffer pool.
+
+    The file stays locked to other processes for the whole block rather than step by step; they wait for it as
+    for any writer (WAREHOUSE_LOCK_TIMEOUT). A block inside another for the same warehouse changes nothing.
+    """
+    key = settings.warehouse_path.resolve()
+    with _held_lock:
+        nested = key in _held
+    if nested:
+        yield
+        return
+    with _open(settings, read_only=False) as connection:
+        with _held_lock:
+            _held[key] = connection
+        try:
+            yield
+        finally:
+            with _held_lock:
+                _held.pop(key, None)
+
+
+@contextmanager
+def warehouse_connection(settings: Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse: its own connection to the database `held_warehouse` holds open, else a
+    short-lived one configured from the settings."""
+    with _held_lock:
+        held = _held.get(settings.warehouse_path.resolve())
+    if held is None:
+        with _open(settings, read_only=read_only) as connection:
+            yield connection
+        return
+    connection = held.cursor()
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _open(settings: Settings, *, read_only: bool) -> Any:
     return warehouse.open_warehouse(
         settings.warehouse_path,
         read_only=read_only,

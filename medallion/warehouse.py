@@ -41,7 +41,7 @@ SILVER_VIEW_SQL = f"""CREATE OR REPLACE VIEW silver.transactions AS
            l.quantity, l.unit_price, l.line_amount, f.currency, l.customer_id, l.country, l.country_raw,
            l.invoice_ts, l.invoice_date, l.year, l.month, l.quarter, l.day_of_week, l.is_weekend,
            l.transaction_type, l.is_cancellation, l.is_bad_debt, l.is_non_product, l.is_guest, l.is_zero_price
-    FROM {LINES_VIEW} AS l JOIN ops.files AS f USING (file_key)"""
+    FROM {LINES_VIEW} AS l JOIN ops.files AS f USING (file_key)"""  # noqa: S608 - constants only
 REJECTED_SQL = """CREATE TABLE IF NOT EXISTS silver.rejected (
     file_id VARCHAR NOT NULL, row_number BIGINT NOT NULL, source_file VARCHAR NOT NULL, reason VARCHAR NOT NULL,
     invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, quantity VARCHAR, invoice_date VARCHAR,
@@ -750,7 +750,12 @@ def _file_quality_counts(
                    WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
     rows = [
         first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
-        first_row(connection, quality.silver_quality_sql(f"({silver.with_derived_columns(f'silver.lines{suffix}')})"), {"file_key": key}) or {},
+        first_row(
+            connection,
+            quality.silver_quality_sql(f"({silver.with_derived_columns(f'silver.lines{suffix}')})"),
+            {"file_key": key},
+        )
+        or {},
     ]
     return quality.counts_of(rows, duplicate_rows)
 

@@ -84,7 +84,7 @@ def bound_lines_view_sql() -> str:
         f"CAST({silver.DERIVED_COLUMNS[name][1]} AS {silver.DERIVED_COLUMNS[name][0]}) AS {name}"
         for name in BOUND_DERIVED
     )
-    return f"CREATE VIEW {LINES_VIEW} AS SELECT *, {derived} FROM silver.lines"
+    return f"CREATE VIEW {LINES_VIEW} AS SELECT *, {derived} FROM silver.lines"  # noqa: S608 - constants only
 
 
 def bound_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
@@ -215,16 +215,18 @@ def data_path_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:
         STAGING_PATH=work_dir / "staging",
     )
     marks = [time.perf_counter()]
-    bronze = steps.load_bronze(csv_path, settings)
-    marks.append(time.perf_counter())
-    silver = steps.load_silver(bronze.file_id, settings)
-    marks.append(time.perf_counter())
-    steps.score_quality(bronze.file_id, silver.quality_counts, settings)
-    marks.append(time.perf_counter())
-    steps.load_gold(settings, file_id=bronze.file_id)
+    with steps.held_warehouse(settings):  # as the flow holds it for one file's run
+        bronze = steps.load_bronze(csv_path, settings)
+        marks.append(time.perf_counter())
+        silver = steps.load_silver(bronze.file_id, settings)
+        marks.append(time.perf_counter())
+        steps.score_quality(bronze.file_id, silver.quality_counts, settings)
+        marks.append(time.perf_counter())
+        steps.load_gold(settings, file_id=bronze.file_id)
+        marks.append(time.perf_counter())
     marks.append(time.perf_counter())
     peak = _peak_rss_mib()
-    step_names = ("bronze", "silver", "quality", "gold")
+    step_names = ("bronze", "silver", "quality", "gold", "close")
     return {
         "seconds": marks[-1] - marks[0],
         "rows": bronze.bronze_rows,
@@ -494,8 +496,8 @@ def table_rows(sizes: list[dict[str, Any]]) -> list[str]:
 
 def step_rows(sizes: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| size | bronze s | silver s | quality s | gold s | slowest inner calls (cumulative s) |",
-        "|---|---|---|---|---|---|",
+        "| size | bronze s | silver s | quality s | gold s | close s | slowest inner calls (cumulative s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for size in sizes:
         steps = size["data_path"]["median_run_steps"]
@@ -505,7 +507,7 @@ def step_rows(sizes: list[dict[str, Any]]) -> list[str]:
         slowest = ", ".join(f"{name} {seconds:.2f}" for name, seconds in list(inner.items())[:6])
         lines.append(
             f"| {size['size']} | {steps['bronze']:.2f} | {steps['silver']:.2f} | {steps['quality']:.2f} "
-            f"| {steps['gold']:.2f} | {slowest} |"
+            f"| {steps['gold']:.2f} | {steps.get('close', 0.0):.2f} | {slowest} |"
         )
     return lines
 

@@ -171,6 +171,29 @@ def test_a_changed_file_with_the_same_name_replaces_its_old_version(settings: Se
     assert layer_counts(settings.warehouse_path)["bronze.transactions"] == 3, "bronze keeps both versions"
 
 
+def test_a_run_opens_the_warehouse_once_for_all_its_layers_and_closes_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[bool] = []
+    original_open = warehouse.open_warehouse
+
+    def counted_open(path: Path, **options: Any) -> Any:
+        opened.append(options.get("read_only", False))
+        return original_open(path, **options)
+
+    monkeypatch.setattr(warehouse, "open_warehouse", counted_open)
+    summary = medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)))
+
+    assert summary["status"] == "loaded"
+    assert opened == [False], "bronze, silver, quality, enrichment and gold share one open warehouse"
+    # Closed after the run: this process opens it again with another configuration, which DuckDB refuses while
+    # the same file is open in it.
+    assert table(settings.warehouse_path, "SELECT status FROM ops.files")["status"].to_list() == ["loaded"]
+    with steps.held_warehouse(settings), steps.held_warehouse(settings):  # a hold inside a hold changes nothing
+        assert steps.load_bronze(SAMPLE_CSV, settings).skipped
+    assert opened == [False, False]
+
+
 def test_a_failure_while_publishing_silver_leaves_the_previous_state(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,7 +45,7 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
             SELECT 1 AS file_key, * FROM ({silver.silver_rows_sql("bronze_rows", date_formats)})"""  # noqa: S608
     )
     return Transformed(
-        silver=connection.sql(f"SELECT * EXCLUDE (file_key) FROM {LINES_VIEW} ORDER BY row_number").pl(),
+        silver=connection.sql(f"SELECT * EXCLUDE (file_key) FROM {LINES_VIEW} ORDER BY row_number").pl(),  # noqa: S608
         rejected=connection.sql(silver.rejected_rows_sql("bronze_rows", date_formats) + " ORDER BY row_number").pl(),
         duplicate_rows=repeats,
         counts=quality.counts_of([summary.row(0, named=True)], repeats),
