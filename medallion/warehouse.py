@@ -307,11 +307,11 @@ def publish_bronze(
     return rows
 
 
-# DuckDB's CSV reader cuts a plain file into buffers of this size for its threads. Its default is 16 times the
-# longest line it allows (2,000,000 bytes); a buffer of exactly 32 MiB read the bench files faster, with less CPU,
-# on this machine (the floor's statement, two or three runs each): 1x 0.32-0.35 s against 0.44-0.46 s, 10x 2.26-2.32 s
-# against 2.80-2.82 s, 100x 23.4-23.7 s against 25.1-25.8 s. 16 MiB, 30,000,000 bytes, 40 MiB and 64 MiB were all
-# slower than 32 MiB at 1x. A gzip file is read on one thread whatever the buffer, and keeps the default.
+# DuckDB's CSV reader cuts a plain file into buffers of this size for its threads. A buffer of exactly 32 MiB read
+# the bench files faster than DuckDB's default, with less CPU, on this machine (the floor's statement, two or
+# three runs each): 1x 0.32-0.35 s against 0.44-0.46 s, 10x 2.26-2.32 s against 2.80-2.82 s, 100x 23.4-23.7 s
+# against 25.1-25.8 s. 16 MiB, 30,000,000 bytes, 40 MiB and 64 MiB were all slower than 32 MiB at 1x. A gzip file
+# is read on one thread whatever the buffer, and keeps the default.
 CSV_BUFFER_BYTES = 32 * 2**20
 
 
@@ -441,7 +441,8 @@ def _ensure_silver_views(connection: duckdb.DuckDBPyConnection) -> None:
     kinds = dict(
         connection.execute(
             """SELECT table_name, table_type FROM information_schema.tables
-               WHERE table_schema = 'silver' AND table_name IN ('transactions', 'lines_derived')"""
+               WHERE table_schema = 'silver' AND table_name IN ('transactions', ?)""",
+            [LINES_VIEW.removeprefix("silver.")],
         ).fetchall()
     )
     derived_in_lines = [
@@ -452,7 +453,7 @@ def _ensure_silver_views(connection: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         if row[0] in silver.DERIVED_COLUMNS
     ]
-    if kinds == {"transactions": "VIEW", "lines_derived": "VIEW"} and not derived_in_lines:
+    if kinds == {"transactions": "VIEW", LINES_VIEW.removeprefix("silver."): "VIEW"} and not derived_in_lines:
         return
     with transaction(connection):
         if derived_in_lines:
@@ -466,8 +467,6 @@ def _ensure_silver_views(connection: duckdb.DuckDBPyConnection) -> None:
 def _relay_lines(connection: duckdb.DuckDBPyConnection) -> None:
     """Rewrite silver.lines into this version's table, without the columns it now derives."""
     kept = ", ".join(column for column in _stored_lines_columns(connection) if column not in silver.DERIVED_COLUMNS)
-    connection.execute("DROP VIEW IF EXISTS silver.transactions")
-    connection.execute(f"DROP VIEW IF EXISTS {LINES_VIEW}")
     connection.execute("DROP TABLE IF EXISTS silver.lines_relaid")
     connection.execute(_silver_table_sql("silver.lines_relaid"))
     connection.execute(f"INSERT INTO silver.lines_relaid BY NAME SELECT {kept} FROM silver.lines")  # noqa: S608

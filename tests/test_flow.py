@@ -190,8 +190,36 @@ def test_a_run_opens_the_warehouse_once_for_all_its_layers_and_closes_it(
     # the same file is open in it.
     assert table(settings.warehouse_path, "SELECT status FROM ops.files")["status"].to_list() == ["loaded"]
     with steps.held_warehouse(settings), steps.held_warehouse(settings):  # a hold inside a hold changes nothing
+        assert opened == [False], "the first step opens the warehouse, not the block"
         assert steps.load_bronze(SAMPLE_CSV, settings).skipped
     assert opened == [False, False]
+
+
+def test_a_step_that_fails_inside_the_run_closes_the_warehouse_and_its_retry_opens_it_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[bool] = []
+    original_open = warehouse.open_warehouse
+    original_publish = warehouse.publish_silver
+    failures: list[str] = []
+
+    def counted_open(path: Path, **options: Any) -> Any:
+        opened.append(options.get("read_only", False))
+        return original_open(path, **options)
+
+    def publish_failing_once(connection: Any, file_id: str, *arguments: Any, **options: Any) -> Any:
+        if not failures:
+            failures.append(file_id)
+            raise OSError("a transient failure")
+        return original_publish(connection, file_id, *arguments, **options)
+
+    monkeypatch.setattr(warehouse, "open_warehouse", counted_open)
+    monkeypatch.setattr(warehouse, "publish_silver", publish_failing_once)
+    summary = medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)))
+
+    assert failures and summary["status"] == "loaded"
+    assert opened == [False, False], "opened by bronze, closed by the failure, opened again by silver's retry"
+    assert table(settings.warehouse_path, "SELECT status FROM ops.files")["status"].to_list() == ["loaded"]
 
 
 def test_a_failure_while_publishing_silver_leaves_the_previous_state(

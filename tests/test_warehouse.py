@@ -149,6 +149,31 @@ def test_duckdb_reads_a_csv_file_itself_with_each_rows_line(
         assert [row[4] for row in bronze_rows] == countries
 
 
+def test_a_file_of_several_read_buffers_keeps_every_row_in_its_line_order(tmp_path: Path) -> None:
+    # DuckDB cuts a plain file into buffers of CSV_BUFFER_BYTES for its threads; quoted commas and line breaks
+    # and lines of many lengths put the cuts anywhere in a line.
+    descriptions = ['"HEART, WHITE"', "WARMER", '"TWO\nLINES"', "X" * 97, '"SAY ""HI"""']
+    lines = [
+        f"{n},{n},85123A,{descriptions[n % len(descriptions)]},{n % 7},12/1/2010 8:26,2.55,1{n % 9999},France\n"
+        for n in range(1, 950_001)
+    ]
+    path = write_bytes(tmp_path / "large.csv", HEADER + "".join(lines).encode())
+    assert path.stat().st_size > 2 * warehouse.CSV_BUFFER_BYTES
+    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+        count = warehouse.publish_bronze(
+            connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
+        )
+        misplaced = query(
+            connection,
+            """SELECT count(*) FILTER (WHERE invoice_no <> row_number::VARCHAR OR source_index <> invoice_no),
+                      count(*) FILTER (WHERE description = 'TWO' || chr(10) || 'LINES'),
+                      count(*) FILTER (WHERE description = 'SAY "HI"')
+               FROM bronze.transactions""",
+        )
+    assert count == 950_000
+    assert misplaced == [(0, 190_000, 190_000)]
+
+
 def test_a_file_cut_off_inside_its_last_record_marks_that_row(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "cut.csv", HEADER + LINE + b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,")
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
@@ -239,13 +264,31 @@ def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_s
     assert kind == [("VIEW",)]
 
 
-PREVIOUS_LINES = [
-    ("file_key", "INTEGER"), ("row_number", "BIGINT"), ("invoice_no", "VARCHAR"), ("stock_code", "VARCHAR"),
-    ("description", "VARCHAR"), ("quantity", "BIGINT"), ("unit_price", "DOUBLE"), ("line_amount", "DOUBLE"),
-    ("customer_id", "VARCHAR"), ("country", "VARCHAR"), ("country_raw", "VARCHAR"), ("invoice_ts", "TIMESTAMP"),
-    ("invoice_date", "DATE"), ("year", "INTEGER"), ("month", "INTEGER"), ("is_cancellation", "BOOLEAN"),
-    ("is_bad_debt", "BOOLEAN"), ("is_non_product", "BOOLEAN"),
-]  # fmt: skip
+# The previous version's silver.lines and its view, as that version created them.
+PREVIOUS_LINES_SQL = """CREATE TABLE silver.lines (
+    file_key INTEGER NOT NULL, row_number BIGINT NOT NULL,
+    invoice_no VARCHAR NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR,
+    quantity BIGINT NOT NULL, unit_price DOUBLE NOT NULL, line_amount DOUBLE NOT NULL,
+    customer_id VARCHAR, country VARCHAR NOT NULL, country_raw VARCHAR,
+    invoice_ts TIMESTAMP NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
+    quarter INTEGER GENERATED ALWAYS AS (quarter(invoice_ts)::INTEGER) VIRTUAL,
+    day_of_week INTEGER GENERATED ALWAYS AS (isodow(invoice_ts)::INTEGER) VIRTUAL,
+    is_weekend BOOLEAN GENERATED ALWAYS AS (isodow(invoice_ts) >= 6) VIRTUAL,
+    transaction_type VARCHAR GENERATED ALWAYS AS
+        (CASE WHEN is_cancellation THEN 'return' WHEN is_bad_debt THEN 'adjustment' ELSE 'sale' END) VIRTUAL,
+    is_cancellation BOOLEAN NOT NULL, is_bad_debt BOOLEAN NOT NULL, is_non_product BOOLEAN NOT NULL,
+    is_guest BOOLEAN GENERATED ALWAYS AS (customer_id IS NULL) VIRTUAL,
+    is_zero_price BOOLEAN GENERATED ALWAYS AS (unit_price = 0) VIRTUAL)"""
+PREVIOUS_VIEW_SQL = """CREATE VIEW silver.transactions AS
+    SELECT f.file_id, l.row_number, f.file_name AS source_file, l.invoice_no, l.stock_code, l.description,
+           l.quantity, l.unit_price, l.line_amount, f.currency, l.customer_id, l.country, l.country_raw,
+           l.invoice_ts, l.invoice_date, l.year, l.month, l.quarter, l.day_of_week, l.is_weekend,
+           l.transaction_type, l.is_cancellation, l.is_bad_debt, l.is_non_product, l.is_guest, l.is_zero_price
+    FROM silver.lines AS l JOIN ops.files AS f USING (file_key)"""
+PREVIOUS_STORED = (
+    "file_key, row_number, invoice_no, stock_code, description, quantity, unit_price, line_amount, customer_id,"
+    " country, country_raw, invoice_ts, invoice_date, year, month, is_cancellation, is_bad_debt, is_non_product"
+)
 
 
 def test_silver_lines_of_the_previous_version_lose_the_columns_silver_now_derives_keeping_every_row(
@@ -263,25 +306,16 @@ def test_silver_lines_of_the_previous_version_lose_the_columns_silver_now_derive
             connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
         )
         before = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
-    with duckdb.connect(str(path)) as old:  # back to the previous version: date parts and kinds stored, the rest
-        old.execute(  # generated, and a view over the table alone
-            f"""CREATE TABLE silver.previous (
-                {", ".join(f"{name} {kind}" for name, kind in PREVIOUS_LINES)},
-                quarter INTEGER GENERATED ALWAYS AS (quarter(invoice_ts)::INTEGER) VIRTUAL,
-                is_guest BOOLEAN GENERATED ALWAYS AS (customer_id IS NULL) VIRTUAL)"""
-        )
-        old.execute(
-            f"""INSERT INTO silver.previous SELECT {", ".join(name for name, _ in PREVIOUS_LINES)}
-                FROM silver.lines_derived"""  # noqa: S608 - the test's own column names
-        )
+    with duckdb.connect(str(path)) as old:  # back to the previous version's table and view, with the same rows
+        old.execute(f"CREATE TABLE silver.previous AS SELECT {PREVIOUS_STORED} FROM silver.lines_derived")  # noqa: S608
         old.execute("DROP VIEW silver.transactions")
         old.execute("DROP VIEW silver.lines_derived")
         old.execute("DROP TABLE silver.lines")
-        old.execute("ALTER TABLE silver.previous RENAME TO lines")
-        old.execute(
-            """CREATE VIEW silver.transactions AS SELECT f.file_id, l.* FROM silver.lines l
-               JOIN ops.files f USING (file_key)"""
-        )
+        old.execute(PREVIOUS_LINES_SQL)
+        old.execute(f"INSERT INTO silver.lines ({PREVIOUS_STORED}) SELECT * FROM silver.previous")  # noqa: S608
+        old.execute("DROP TABLE silver.previous")
+        old.execute(PREVIOUS_VIEW_SQL)
+        assert query(old, "SELECT * FROM silver.transactions ORDER BY row_number") == before
 
     with warehouse.open_warehouse(path) as connection:
         after = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
