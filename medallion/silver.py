@@ -181,12 +181,10 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
-def with_derived_columns(table: str) -> str:
-    """A query of `table`'s stored silver columns followed by DERIVED_COLUMNS. `table` is the caller's own
-    identifier, never user text."""
-    derived = ", ".join(
-        f"CAST({expression} AS {column_type}) AS {name}" for name, (column_type, expression) in DERIVED_COLUMNS.items()
-    )
+def with_derived_columns(table: str, names: Iterable[str] = DERIVED_COLUMNS) -> str:
+    """A query of `table`'s stored silver columns followed by the DERIVED_COLUMNS in `names` (all by default).
+    `table` is the caller's own identifier, never user text."""
+    derived = ", ".join(f"CAST({DERIVED_COLUMNS[name][1]} AS {DERIVED_COLUMNS[name][0]}) AS {name}" for name in names)
     return f"SELECT *, {derived} FROM {table}"  # noqa: S608 - constants and the caller's identifier
 
 

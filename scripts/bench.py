@@ -80,11 +80,7 @@ def bound_lines_view_sql() -> str:
     from medallion import silver
     from medallion.warehouse import LINES_VIEW
 
-    derived = ", ".join(
-        f"CAST({silver.DERIVED_COLUMNS[name][1]} AS {silver.DERIVED_COLUMNS[name][0]}) AS {name}"
-        for name in BOUND_DERIVED
-    )
-    return f"CREATE VIEW {LINES_VIEW} AS SELECT *, {derived} FROM silver.lines"  # noqa: S608 - constants only
+    return f"CREATE VIEW {LINES_VIEW} AS {silver.with_derived_columns('silver.lines', BOUND_DERIVED)}"
 
 
 def bound_measurement(csv_path: Path, work_dir: Path) -> dict[str, Any]:

@@ -171,17 +171,23 @@ def test_a_changed_file_with_the_same_name_replaces_its_old_version(settings: Se
     assert layer_counts(settings.warehouse_path)["bronze.transactions"] == 3, "bronze keeps both versions"
 
 
-def test_a_run_opens_the_warehouse_once_for_all_its_layers_and_closes_it(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened: list[bool] = []
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each opening of the warehouse from now on, as its read_only flag."""
+    calls: list[bool] = []
     original_open = warehouse.open_warehouse
 
     def counted_open(path: Path, **options: Any) -> Any:
-        opened.append(options.get("read_only", False))
+        calls.append(options.get("read_only", False))
         return original_open(path, **options)
 
     monkeypatch.setattr(warehouse, "open_warehouse", counted_open)
+    return calls
+
+
+def test_a_run_opens_the_warehouse_once_for_all_its_layers_and_closes_it(
+    settings: Settings, tmp_path: Path, opened: list[bool]
+) -> None:
     summary = medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)))
 
     assert summary["status"] == "loaded"
@@ -196,16 +202,10 @@ def test_a_run_opens_the_warehouse_once_for_all_its_layers_and_closes_it(
 
 
 def test_a_step_that_fails_inside_the_run_closes_the_warehouse_and_its_retry_opens_it_again(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: list[bool]
 ) -> None:
-    opened: list[bool] = []
-    original_open = warehouse.open_warehouse
     original_publish = warehouse.publish_silver
     failures: list[str] = []
-
-    def counted_open(path: Path, **options: Any) -> Any:
-        opened.append(options.get("read_only", False))
-        return original_open(path, **options)
 
     def publish_failing_once(connection: Any, file_id: str, *arguments: Any, **options: Any) -> Any:
         if not failures:
@@ -213,7 +213,6 @@ def test_a_step_that_fails_inside_the_run_closes_the_warehouse_and_its_retry_ope
             raise OSError("a transient failure")
         return original_publish(connection, file_id, *arguments, **options)
 
-    monkeypatch.setattr(warehouse, "open_warehouse", counted_open)
     monkeypatch.setattr(warehouse, "publish_silver", publish_failing_once)
     summary = medallion(str(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / SAMPLE_CSV.name)))
 
