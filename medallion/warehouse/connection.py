@@ -15,6 +15,7 @@ import duckdb
 
 from medallion.errors import WarehouseBusyError
 from medallion.settings import PipelineSettings
+from medallion.warehouse.schema import migrate
 
 LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -121,8 +122,6 @@ class Warehouse:
                 database = self.storage.connect(read_only=self.read_only)
                 try:
                     if not self.read_only:
-                        from medallion.warehouse.schema import migrate
-
                         migrate(database)
                 except BaseException:
                     database.close()

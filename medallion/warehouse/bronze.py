@@ -1,0 +1,272 @@
+"""Bronze: every file's rows as received, one table per file, read by DuckDB itself or handed over as frames."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from medallion.errors import BadInputError
+from medallion.reader import CANONICAL_COLUMNS, FileProfile, TolerantParseNeeded, read_alike
+from medallion.warehouse.ledger import file_record, upsert_file
+from medallion.warehouse.sql import now, scalar, transaction
+
+BRONZE_COLUMNS: tuple[str, ...] = ("source_index", *CANONICAL_COLUMNS, "parse_error")
+_FILE_ID = re.compile(r"[0-9a-f]{64}")
+
+# DuckDB's CSV reader hands a plain file to its threads in buffers of this size, which reads the files faster than
+# its default (docs/scaling.md); a gzip file is read on one thread whatever the buffer, and keeps the default.
+CSV_BUFFER_BYTES = 32 * 2**20
+
+
+def bronze_table(file_id: str) -> str:
+    """The table holding one file's bronze rows in file order: a row's number is its rowid + 1.
+
+    Each file's rows are one table that is only ever created whole and dropped whole, so row ids never move;
+    that is what lets DuckDB read a file on every core and still know each row's line.
+    """
+    if not _FILE_ID.fullmatch(file_id):
+        raise ValueError(f"not a file id (SHA-256 hex): {file_id[:80]!r}")
+    return f'bronze."file_{file_id}"'
+
+
+def bronze_source(file_id: str) -> str:
+    """One file's bronze rows with their row number, as a parenthesised query for the silver SQL."""
+    return f"(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)})"  # noqa: S608 - validated id
+
+
+def has_bronze(connection: duckdb.DuckDBPyConnection, file_id: str) -> bool:
+    """Whether the file's bronze table exists."""
+    return bool(
+        connection.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'bronze' AND table_name = ?", [f"file_{file_id}"]
+        ).fetchall()
+    )
+
+
+class BronzeSummary(NamedTuple):
+    file_name: str
+    rows: int
+
+
+def bronze_summary(connection: duckdb.DuckDBPyConnection, file_id: str) -> BronzeSummary:
+    """The file's name and bronze row count, or LookupError when its bronze layer is not loaded."""
+    record = file_record(connection, file_id)
+    if record is None or not has_bronze(connection, file_id):
+        raise LookupError(f"file {file_id[:12]} has no bronze rows; load its bronze layer first")
+    rows = scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}")  # noqa: S608 - validated id
+    return BronzeSummary(str(record["file_name"]), int(rows))
+
+
+class AlreadyLoaded(Exception):  # noqa: N818 - an outcome, not an error
+    """The file's content turned out to be loaded already; nothing was written."""
+
+    def __init__(self, profile: FileProfile, record: dict[str, Any]) -> None:
+        super().__init__(profile.file_id)
+        self.profile = profile
+        self.record = record
+
+
+def publish_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    frames: Iterable[pl.DataFrame] | None,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+    identify: Callable[[], FileProfile] | None = None,
+) -> int:
+    """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction; returns the rows.
+
+    With `frames` None, DuckDB reads the CSV file itself, strictly, streaming and on every core; a file its
+    strict reader refuses raises TolerantParseNeeded and nothing is written. Otherwise the rows are `frames`
+    (row_number, source_index, the canonical columns, parse_error), in file order.
+
+    With `identify`, `profile` is a `reader.head_profile` and DuckDB reads the file under a staging name while
+    `identify` (running elsewhere) hashes it; the whole profile it returns then names the table. Content already
+    loaded raises AlreadyLoaded, a whole profile that reads the file otherwise than the head raises
+    TolerantParseNeeded, and either way nothing is written.
+    """
+    if identify is not None and frames is not None:
+        raise ValueError("a file read while it is hashed is read by DuckDB, not from frames")
+    ingested_at = now()
+    with transaction(connection):
+        if identify is None:
+            table = bronze_table(profile.file_id)
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+            if frames is None:
+                _create_bronze_from_csv(connection, profile, table)
+            else:
+                _create_bronze_from_frames(connection, table, frames)
+        else:
+            profile = _create_bronze_while_identified(connection, profile, identify)
+            table = bronze_table(profile.file_id)
+        rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
+        if rows == 0:
+            raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
+        upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
+        connection.execute(
+            "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
+            [rows, ingested_at, profile.file_id],
+        )
+        refresh_bronze_view(connection)
+    return rows
+
+
+def _create_bronze_while_identified(
+    connection: duckdb.DuckDBPyConnection, head: FileProfile, identify: Callable[[], FileProfile]
+) -> FileProfile:
+    """Read the file under a staging name, then give the table the name of the whole profile `identify` returns."""
+    staged = f'bronze."incoming_{uuid.uuid4().hex}"'
+    _create_bronze_from_csv(connection, head, staged)
+    profile = identify()
+    if not read_alike(head, profile):
+        # The file changed while it was read, or its head misled about the whole (Latin-1 further on, say).
+        raise TolerantParseNeeded(f"{profile.file_name}: the whole file reads otherwise than its head")
+    record = file_record(connection, profile.file_id)
+    if record is not None and record["status"] == "loaded":
+        raise AlreadyLoaded(profile, record)
+    table = bronze_table(profile.file_id)
+    connection.execute(f"DROP TABLE IF EXISTS {table}")
+    connection.execute(f"ALTER TABLE {staged} RENAME TO {table.removeprefix('bronze.')}")
+    return profile
+
+
+def _create_bronze_from_csv(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> None:
+    position: dict[str, int] = {}
+    for number, name in enumerate(profile.source_columns):
+        position.setdefault(name, number)
+    source_of = {canonical: source for source, canonical in profile.column_map.items()}
+    index = f"c{position[profile.index_column]}" if profile.index_column is not None else "NULL::VARCHAR"
+    selected = ", ".join(f"c{position[source_of[column]]} AS {column}" for column in CANONICAL_COLUMNS)
+    buffer = "" if profile.compressed else f", buffer_size = {CSV_BUFFER_BYTES}"
+    try:
+        connection.execute(
+            f"""CREATE TABLE {table} AS
+                SELECT {index} AS source_index, {selected}, NULL::VARCHAR AS parse_error
+                FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delimiter,
+                              quote = '"', escape = '"', strict_mode = true, allow_quoted_nulls = false,
+                              encoding = $encoding, compression = $compression{buffer})""",  # noqa: S608
+            {
+                "path": str(profile.path),
+                "columns": {f"c{number}": "VARCHAR" for number in range(len(profile.source_columns))},
+                "delimiter": profile.delimiter,
+                "encoding": "latin-1" if profile.encoding == "latin-1" else "utf-8",
+                "compression": "gzip" if profile.compressed else "none",
+            },
+        )
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+        raise TolerantParseNeeded(str(error).splitlines()[0]) from None
+    if not profile.compressed and _last_record_cut_short(connection, profile, table):
+        connection.execute(
+            f"UPDATE {table} SET parse_error = 'too_few_fields' WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
+        )
+
+
+def _last_record_cut_short(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> bool:
+    """A file cut off inside its last record ends without a newline and with that record's last field empty."""
+    with profile.path.open("rb") as handle:
+        handle.seek(max(0, profile.size_bytes - 1))
+        if handle.read(1) in (b"\n", b"\r"):
+            return False
+    last_source = profile.source_columns[-1]
+    column = profile.column_map.get(last_source, "source_index" if last_source == profile.index_column else None)
+    if column is None:
+        return False
+    sql = f"SELECT coalesce({column}, '') = '' FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
+    return bool(scalar(connection, sql))
+
+
+class FrameStream:
+    """Frames handed to DuckDB as one Arrow stream, so a whole file is one INSERT with bounded memory.
+
+    A file that fits in one frame is handed over as that frame instead, which DuckDB scans on every core.
+    DuckDB reports an exception raised while the frames are produced as its own error; `reraise` restores it.
+    """
+
+    def __init__(self, frames: Iterable[pl.DataFrame]) -> None:
+        self._frames = iter(frames)
+        self.error: BaseException | None = None
+        first = next(self._frames, None)
+        second = next(self._frames, None) if first is not None else None
+        self._head = [frame for frame in (first, second) if frame is not None]
+        self.only_frame = first if second is None else None
+        self.rows = self.only_frame.height if self.only_frame is not None else 0
+        self.schema = first.to_arrow().schema if first is not None else None
+
+    def source(self) -> pl.DataFrame | pa.RecordBatchReader:
+        """What to register with DuckDB: the single frame, or a stream of all of them."""
+        if self.schema is None:
+            raise ValueError("an empty stream has no schema")
+        if self.only_frame is not None:
+            return self.only_frame
+        return pa.RecordBatchReader.from_batches(self.schema, self._arrow_batches())
+
+    def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for frame in itertools.chain(self._head, self._frames):
+                self.rows += frame.height
+                yield from frame.to_arrow().cast(self.schema).to_batches()
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def reraise(self, error: BaseException) -> None:
+        """Raise what the producer raised, if the DuckDB error came from there, else the DuckDB error."""
+        if self.error is not None:
+            raise self.error from None
+        raise error
+
+
+def _create_bronze_from_frames(
+    connection: duckdb.DuckDBPyConnection, table: str, frames: Iterable[pl.DataFrame]
+) -> None:
+    stream = FrameStream(frames)
+    if stream.schema is None:
+        connection.execute(f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in BRONZE_COLUMNS)})")
+        return
+    connection.register("bronze_batches", stream.source())
+    try:
+        connection.execute(
+            f"CREATE TABLE {table} AS SELECT {', '.join(BRONZE_COLUMNS)} FROM bronze_batches ORDER BY row_number"  # noqa: S608
+        )
+    except duckdb.Error as error:
+        stream.reraise(error)
+    finally:
+        connection.unregister("bronze_batches")
+
+
+def _bronze_file_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """The ids of the files with a bronze table, in the order of their tables' names."""
+    names = connection.execute(
+        """SELECT table_name FROM duckdb_tables()
+           WHERE schema_name = 'bronze' AND starts_with(table_name, 'file_') ORDER BY table_name"""
+    ).fetchall()
+    file_ids = [str(name).removeprefix("file_") for (name,) in names]
+    return [file_id for file_id in file_ids if _FILE_ID.fullmatch(file_id)]
+
+
+def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
+    """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables."""
+    columns = ", ".join(f"b.{column}" for column in BRONZE_COLUMNS)
+    parts = [
+        f"""SELECT f.file_id, f.file_name AS source_file, b.rowid + 1 AS row_number, {columns},
+                   f.bronze_at AS ingested_at
+            FROM {bronze_table(file_id)} b,
+                 (SELECT file_id, file_name, bronze_at FROM ops.files WHERE file_id = '{file_id}') f"""  # noqa: S608
+        for file_id in _bronze_file_ids(connection)
+    ]
+    if not parts:
+        empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in BRONZE_COLUMNS)
+        parts = [
+            f"""SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS row_number, {empty},
+                       NULL::TIMESTAMP AS ingested_at WHERE false"""
+        ]
+    connection.execute("CREATE OR REPLACE VIEW bronze.transactions AS " + "\nUNION ALL\n".join(parts))

@@ -1,0 +1,130 @@
+"""The file ledger `ops.files`: one row per file's content, its status through the layers and its totals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import duckdb
+import polars as pl
+
+from medallion.reader import FileProfile
+from medallion.warehouse.sql import first_row, now, query_frame, scalar, transaction
+
+
+class LiveFile(NamedTuple):
+    """A file whose rows are in silver now."""
+
+    file_id: str
+    file_name: str
+
+
+def file_record(connection: duckdb.DuckDBPyConnection, file_id: str) -> dict[str, Any] | None:
+    """The file's ledger row by column name, or None when the ledger has never seen it."""
+    return first_row(connection, "SELECT * FROM ops.files WHERE file_id = ?", [file_id])
+
+
+def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The ledger as a user reads it, the latest file first."""
+    return query_frame(
+        connection,
+        """SELECT file_name, status, bronze_rows, silver_rows, rejected_rows, duplicate_rows,
+                  finished_at, duration_s, left(file_id, 12) AS file_id, error
+           FROM ops.files ORDER BY coalesce(finished_at, started_at) DESC NULLS LAST""",
+    )
+
+
+def loaded_file_like(connection: duckdb.DuckDBPyConnection, profile: FileProfile) -> bool:
+    """Whether a loaded file has this file's name and size: a hint, not proof, that its content is loaded."""
+    return bool(
+        connection.execute(
+            "SELECT 1 FROM ops.files WHERE file_name = ? AND size_bytes = ? AND status = 'loaded' LIMIT 1",
+            [profile.file_name, profile.size_bytes],
+        ).fetchall()
+    )
+
+
+def key_of_file(connection: duckdb.DuckDBPyConnection, file_id: str) -> int:
+    """The small key silver.lines knows a file by, from the ledger."""
+    key = scalar(connection, "SELECT file_key FROM ops.files WHERE file_id = ?", [file_id])
+    if key is None:
+        raise LookupError(f"file {file_id[:12]} has no file key in the ledger; load its bronze layer first")
+    return int(key)
+
+
+def live_files(connection: duckdb.DuckDBPyConnection) -> list[LiveFile]:
+    """Every file whose rows are in silver now, oldest first."""
+    return [
+        LiveFile(str(file_id), str(file_name))
+        for file_id, file_name in connection.execute(
+            """SELECT file_id, file_name FROM ops.files WHERE status IN ('silver', 'loaded')
+               ORDER BY silver_at, file_id"""
+        ).fetchall()
+    ]
+
+
+def upsert_file(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> None:
+    """Enter the file as `started`, keeping the key and totals of a ledger row it already has."""
+    connection.execute(
+        """INSERT INTO ops.files (file_id, file_name, size_bytes, file_format, encoding, layout, status,
+               started_at, flow_run_id, file_key)
+           VALUES (?, ?, ?, ?, ?, ?, 'started', ?, ?, nextval('ops.file_keys'))
+           ON CONFLICT (file_id) DO UPDATE SET file_name = excluded.file_name, status = 'started',
+               file_key = coalesce(ops.files.file_key, excluded.file_key),
+               started_at = excluded.started_at, flow_run_id = excluded.flow_run_id, error = NULL,
+               retryable = NULL, finished_at = NULL, superseded_by = NULL""",
+        [
+            profile.file_id,
+            profile.file_name,
+            profile.size_bytes,
+            profile.file_format,
+            profile.encoding,
+            profile.layout,
+            started_at,
+            flow_run_id,
+        ],
+    )
+
+
+def delete_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Take one file's rows out of silver.lines and silver.rejected."""
+    connection.execute("DELETE FROM silver.lines WHERE file_key = ?", [key_of_file(connection, file_id)])
+    connection.execute("DELETE FROM silver.rejected WHERE file_id = ?", [file_id])
+
+
+def record_failure(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    error: str,
+    *,
+    retryable: bool,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> None:
+    """Mark a file failed in the ledger and take its rows out of silver, so no layer holds part of it."""
+    with transaction(connection):
+        upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
+        delete_file_silver(connection, profile.file_id)
+        finished = now()
+        connection.execute(
+            """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
+               duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
+            [error, retryable, finished, finished, profile.file_id],
+        )
+
+
+def mark_loaded(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Mark the file loaded through every layer, with its run's duration."""
+    finished = now()
+    with transaction(connection):
+        connection.execute(
+            """UPDATE ops.files SET status = 'loaded', finished_at = ?,
+               duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
+            [finished, finished, file_id],
+        )

@@ -1,0 +1,103 @@
+"""Quality in the warehouse: a file's counts taken while its silver rows are published, and `ops.quality`."""
+
+from __future__ import annotations
+
+import duckdb
+
+from medallion import quality, silver
+from medallion.quality import QualityCounts, QualityScores
+from medallion.warehouse.bronze import bronze_table
+from medallion.warehouse.sql import first_row, now, transaction
+
+_OUTSIDE_SILVER_TABLE = "file_outside_silver"
+_COUNT_NAMES = ("rows", "cells", "filled_cells", "valid_rows", "unique_rows", "checked_rows", "consistent_rows")
+
+
+def file_quality_counts(
+    connection: duckdb.DuckDBPyConnection,
+    file_id: str,
+    key: int,
+    date_formats: list[str],
+    duplicate_rows: int,
+    lines_table: str,
+    rejected_table: str,
+) -> QualityCounts:
+    """The file's quality counts over every row as received: its silver rows read from `lines_table`, and only the
+    rows silver left out (rejected rows in `rejected_table` and repeats, few) typed again. Needs silver's
+    per-file tables of repeats and inconsistent invoices; the table names are the caller's constants."""
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_OUTSIDE_SILVER_TABLE} AS
+            SELECT row_number FROM {silver.DUPLICATES_TABLE}
+            UNION ALL SELECT row_number FROM {rejected_table} WHERE file_id = ?""",  # noqa: S608
+        [file_id],
+    )
+    outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
+                   WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
+    rows = [
+        first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
+        first_row(
+            connection,
+            quality.silver_quality_sql(f"({silver.with_derived_columns(lines_table)})"),
+            {"file_key": key},
+        )
+        or {},
+    ]
+    return quality.counts_of(rows, duplicate_rows)
+
+
+def record_quality(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    scope: str,
+    file_id: str | None,
+    counts: QualityCounts,
+    scores: QualityScores,
+    threshold: float,
+) -> None:
+    """Store one quality measurement; a file's measurement replaces its previous one."""
+    with transaction(connection):
+        if scope == "file":
+            connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
+        insert_quality(connection, scope, file_id, counts, scores, threshold)
+
+
+def insert_quality(
+    connection: duckdb.DuckDBPyConnection,
+    scope: str,
+    file_id: str | None,
+    counts: QualityCounts,
+    scores: QualityScores,
+    threshold: float,
+) -> None:
+    """Add one measurement to `ops.quality`, inside the caller's transaction."""
+    connection.execute(
+        "INSERT INTO ops.quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            scope,
+            file_id,
+            now(),
+            *(getattr(counts, name) for name in _COUNT_NAMES),
+            scores.completeness,
+            scores.validity,
+            scores.uniqueness,
+            scores.consistency,
+            scores.score,
+            threshold,
+            scores.score >= threshold,
+        ],
+    )
+
+
+def live_quality_counts(connection: duckdb.DuckDBPyConnection) -> QualityCounts:
+    """The quality counts of every file whose rows are in silver now, added up."""
+    row = first_row(
+        connection,
+        """SELECT count(*) AS files, coalesce(sum(q.rows), 0), coalesce(sum(q.cells), 0),
+                  coalesce(sum(q.filled_cells), 0), coalesce(sum(q.valid_rows), 0), coalesce(sum(q.unique_rows), 0),
+                  coalesce(sum(q.checked_rows), 0), coalesce(sum(q.consistent_rows), 0)
+           FROM ops.quality q JOIN ops.files f USING (file_id)
+           WHERE q.scope = 'file' AND f.status IN ('silver', 'loaded')""",
+    )
+    assert row is not None
+    values = list(row.values())[1:]
+    return QualityCounts(**dict(zip(_COUNT_NAMES, (int(value) for value in values), strict=True)))
