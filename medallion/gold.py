@@ -8,7 +8,8 @@ from typing import Any
 
 import duckdb
 
-from medallion.warehouse import LINES_VIEW, first_row, query_frame, transaction
+from medallion.warehouse.schema import LINES_VIEW
+from medallion.warehouse.sql import first_row, query_frame, transaction
 
 # Bad-debt adjustments are accounting entries, not sales: gold leaves them out. Returns are cancellation lines.
 _REVENUE = """round(fsum(line_amount) FILTER (WHERE NOT is_cancellation), 2) AS gross_revenue,
@@ -30,8 +31,8 @@ _MEASURES = f"""
 def _distinct_counts(key: str, where: str) -> str:
     """Per `key` of silver's rows matching `where`: distinct invoices (cancellations left out) and distinct
     customers (guests left out). `key` must be a column silver declares NOT NULL: a NULL key would find no partner
-    in the join. Each count is its own DISTINCT over the pairs of key and value, joined back: over every product
-    of the 100x file, DuckDB's per-group `count(DISTINCT ...)` took 5.6 s and this 4.1 s, with the same figures."""
+    in the join. Each count is its own DISTINCT over the pairs of key and value, joined back, which is faster than
+    DuckDB's per-group `count(DISTINCT ...)` over many keys and gives the same figures."""
     return f"""
         WITH sales AS NOT MATERIALIZED (SELECT * FROM {LINES_VIEW} WHERE {where}),
         invoices AS (
@@ -46,8 +47,7 @@ def _distinct_counts(key: str, where: str) -> str:
 def _most_frequent(key: str, column: str, where: str, *, source: str = LINES_VIEW, rows: str = "count(*)") -> str:
     """Per `key`, the value of `column` on most of `source`'s rows matching `where` (`rows` counts them), the
     smallest on a tie; NULL values are left out. DuckDB's `mode()` breaks ties by whichever thread saw a value
-    first, so a table built twice from the same rows could differ (62 products of the real set have two
-    descriptions equally often)."""
+    first, so a table built twice from the same rows could differ."""
     return f"""
         SELECT {key}, first({column} ORDER BY rows DESC, {column}) AS {column}
         FROM (SELECT {key}, {column}, {rows} AS rows FROM {source}
@@ -56,9 +56,9 @@ def _most_frequent(key: str, column: str, where: str, *, source: str = LINES_VIE
 
 
 # Silver's sales rows (bad debts left out) summed per invoice, with everything the country, month, customer and KPI
-# tables group by: those tables then read about one row per invoice instead of one per line (2.6 million rows
-# against 54 million for the 100x file). Their counts are the same as over the lines; their revenue is the sum of
-# the invoices' totals, each a double (exact to the penny below about 1e13). Made once per publication.
+# tables group by: those tables then read one row per invoice instead of one per line. Their counts are the same as
+# over the lines; their revenue is the sum of the invoices' totals, each a double (exact to the penny below about
+# 1e13). Made once per publication.
 INVOICES = "gold_invoices"
 INVOICES_SQL = f"""
     CREATE OR REPLACE TEMP TABLE {INVOICES} AS
@@ -110,8 +110,7 @@ GOLD_SQL: dict[str, str] = {
         FROM ({_by_invoices("year, month")})
         ORDER BY year, month""",  # noqa: S608 - built from constant fragments only
     # Only the top products' rows are searched for distinct invoices and customers: ranking needs only each
-    # product's sums, and the distinct (product, invoice) pairs of every product took 5.1 s of the 9.7 s this
-    # table cost on the 100x file.
+    # product's sums, and the distinct (product, invoice) pairs of every product are most of this table's cost.
     "top_products": f"""
         CREATE OR REPLACE TABLE gold.top_products AS
         WITH ranked AS (
@@ -164,7 +163,7 @@ GOLD_SQL: dict[str, str] = {
                    min(first_ts) AS first_invoice, max(last_ts) AS last_invoice,
                    coalesce(sum(rows), 0)::BIGINT AS rows, {_INVOICE_COUNT} AS orders, {_CUSTOMER_COUNT} AS customers
             FROM {INVOICES}),
-        -- Not a key of INVOICES: grouping it by the file as well cost 0.4 to 1 s on the 100x file, this 0.1 s.
+        -- Not a key of INVOICES: grouping the invoices by the file as well costs more than this count.
         files AS (SELECT count(DISTINCT file_key) AS files FROM {LINES_VIEW} WHERE NOT is_bad_debt),
         products AS (
             SELECT count(*) AS distinct_products
