@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medallion import gold, warehouse
+from test_warehouse import warehouse_at
+
+from medallion import gold
 
 
 def test_a_tie_between_descriptions_or_countries_goes_to_the_smallest(tmp_path: Path) -> None:
     # stock code 85123A: "HEART B" twice and "HEART A" twice; customer 17850: France and Belgium three times each.
-    # DuckDB's mode() gave "HEART B" and France here, and can give either from one run to the next.
+    # DuckDB's mode() can give either from one run to the next.
     lines = [
         (1, "536365", "85123A", "HEART B", "France"),
         (2, "536365", "85123A", "HEART A", "Belgium"),
@@ -19,7 +21,7 @@ def test_a_tie_between_descriptions_or_countries_goes_to_the_smallest(tmp_path: 
         (5, "536367", "85123A", None, "Belgium"),  # a missing description is no candidate
         (6, "536367", "85123A", None, "France"),
     ]
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
         for row_number, invoice, stock, description, country in lines:
             _insert_line(connection, row_number, invoice, stock, description, country)
         gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
@@ -35,10 +37,10 @@ def test_a_tie_between_descriptions_or_countries_goes_to_the_smallest(tmp_path: 
 
 def test_revenue_does_not_depend_on_the_order_the_invoices_are_added_in(tmp_path: Path) -> None:
     # Added up one after another as doubles, 1e14 + 0.01 - 1e14 gives 0.015625, which rounds to 0.02; the lines sum
-    # to 0.01. On the 100x file such a plain sum was 4 pence off the exact net revenue. (Gold adds up each invoice's
-    # lines first; an invoice's own total is a double, exact to the penny below about 1e13.)
+    # to 0.01. (Gold adds up each invoice's lines first; an invoice's own total is a double, exact to the penny below
+    # about 1e13.)
     amounts = [("536365", 1e14), ("536367", 0.01), ("C536366", -1e14)]
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
         for row_number, (invoice, amount) in enumerate(amounts, start=1):
             _insert_line(connection, row_number, invoice, "85123A", "HEART", "France", line_amount=amount)
         kpis = gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
@@ -52,7 +54,7 @@ def test_revenue_does_not_depend_on_the_order_the_invoices_are_added_in(tmp_path
 
 
 def test_gold_over_an_empty_silver_counts_zero(tmp_path: Path) -> None:
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
         kpis = gold.publish_gold(connection, top_n=10, vip_percentile=0.8, low_value_percentile=0.2)
         products = connection.execute("SELECT count(*) FROM gold.top_products").fetchall()
     assert (kpis["rows"], kpis["orders"], kpis["customers"], kpis["files"], kpis["distinct_products"]) == (

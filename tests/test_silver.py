@@ -14,7 +14,7 @@ from medallion import quality, silver
 from medallion.errors import BadInputError
 from medallion.reader import CANONICAL_COLUMNS
 from medallion.settings import DateOrder
-from medallion.warehouse import LINES_VIEW, LINES_VIEW_SQL, SCHEMA_SQL
+from medallion.warehouse.schema import LINES_VIEW, migrate
 
 US_MINUTES = ["%m/%d/%Y %H:%M"]
 
@@ -38,8 +38,7 @@ def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Tra
     )
     repeats = connection.execute(f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}").fetchall()[0][0]  # noqa: S608
     summary = connection.sql(quality.quality_sql(silver.typed_rows_sql("bronze_rows", date_formats))).pl()
-    for statement in (*SCHEMA_SQL, LINES_VIEW_SQL):  # silver's own table, and the view deriving some columns
-        connection.execute(statement)
+    migrate(connection)  # silver's own table, and the view deriving some columns
     connection.execute(
         f"""INSERT INTO silver.lines BY NAME
             SELECT 1 AS file_key, * FROM ({silver.silver_rows_sql("bronze_rows", date_formats)})"""  # noqa: S608

@@ -4,16 +4,27 @@ and the quality counts the warehouse takes from silver."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
-from test_silver import bronze
+from test_silver import bronze as bronze_frame
 
-from medallion import quality, reader, silver, warehouse
+from medallion import quality, reader, silver
 from medallion.reader import FileProfile
+from medallion.settings import load_settings
+from medallion.warehouse import Warehouse, bronze, schema, silver_store, sql
+
+
+@contextmanager
+def warehouse_at(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a writable warehouse at `path`, lent by a Warehouse as it lends one to a step."""
+    with Warehouse(load_settings(WAREHOUSE_PATH=path).pipeline) as warehouse, warehouse.connection() as connection:
+        yield connection
 
 
 def profile(file_id: str = "a" * 64, name: str = "sales.csv") -> FileProfile:
@@ -35,7 +46,7 @@ def profile(file_id: str = "a" * 64, name: str = "sales.csv") -> FileProfile:
 
 def rows(*lines: tuple[str | None, ...]) -> pl.DataFrame:
     """Bronze batch rows as the reader yields them: no lineage columns yet."""
-    return bronze(*lines).drop("file_id", "source_file")
+    return bronze_frame(*lines).drop("file_id", "source_file")
 
 
 # silver.lines as this version stores it: nothing silver.DERIVED_COLUMNS derives.
@@ -60,23 +71,23 @@ def test_repeats_are_exact_lines_after_their_first_across_batches(tmp_path: Path
         ("536366", "22633", "WARMER", "6", "12/1/2010 8:28", "1.85", "17850", "France"),
         line,
     )
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        bronze.publish_bronze(
             connection,
             profile("b" * 64, "other.csv"),
             [other_file_line],
             flow_run_id=None,
             started_at=datetime(2026, 1, 1),
         )
-        count = warehouse.publish_bronze(
+        count = bronze.publish_bronze(
             connection,
             profile(),
             [frame.slice(0, 2), frame.slice(2, 3)],
             flow_run_id=None,
             started_at=datetime(2026, 1, 1),
         )
-        repeats = query(connection, silver.duplicates_sql(warehouse.bronze_source("a" * 64)) + " ORDER BY 1")
-        evidence = warehouse.date_evidence(connection, "a" * 64)
+        repeats = query(connection, silver.duplicates_sql(bronze.bronze_source("a" * 64)) + " ORDER BY 1")
+        evidence = silver_store.date_evidence(connection, "a" * 64)
         lineage = query(
             connection,
             """SELECT file_id, source_file, row_number, country FROM bronze.transactions
@@ -103,9 +114,9 @@ def test_an_invoice_naming_two_customers_or_countries_is_inconsistent(tmp_path: 
         ("536368", "A", "X", "1", "12/1/2010 8:26", "1", "NA", "France"),
         ("536368", "B", "X", "1", "12/1/2010 8:26", "1", "17850", " france "),
     )
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
-        inconsistent = query(connection, silver.inconsistent_invoices_sql(warehouse.bronze_source("a" * 64)))
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        bronze.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        inconsistent = query(connection, silver.inconsistent_invoices_sql(bronze.bronze_source("a" * 64)))
     assert sorted(row[0] for row in inconsistent) == ["536366", "536368", "C536367"]
 
 
@@ -132,10 +143,8 @@ def test_duckdb_reads_a_csv_file_itself_with_each_rows_line(
 ) -> None:
     path = write_bytes(tmp_path / name, data)
     file_profile = reader.profile_file(path)
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        count = warehouse.publish_bronze(
-            connection, file_profile, None, flow_run_id=None, started_at=datetime(2026, 1, 1)
-        )
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        count = bronze.publish_bronze(connection, file_profile, None, flow_run_id=None, started_at=datetime(2026, 1, 1))
         bronze_rows = query(
             connection, "SELECT row_number, source_index, description, customer_id, country FROM bronze.transactions"
         )
@@ -158,9 +167,9 @@ def test_a_file_of_several_read_buffers_keeps_every_row_in_its_line_order(tmp_pa
         for n in range(1, 950_001)
     ]
     path = write_bytes(tmp_path / "large.csv", HEADER + "".join(lines).encode())
-    assert path.stat().st_size > 2 * warehouse.CSV_BUFFER_BYTES
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        count = warehouse.publish_bronze(
+    assert path.stat().st_size > 2 * bronze.CSV_BUFFER_BYTES
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        count = bronze.publish_bronze(
             connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
         )
         misplaced = query(
@@ -176,8 +185,8 @@ def test_a_file_of_several_read_buffers_keeps_every_row_in_its_line_order(tmp_pa
 
 def test_a_file_cut_off_inside_its_last_record_marks_that_row(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "cut.csv", HEADER + LINE + b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,17850,")
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        bronze.publish_bronze(
             connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
         )
         marks = query(connection, "SELECT row_number, parse_error FROM bronze.transactions ORDER BY row_number")
@@ -186,9 +195,9 @@ def test_a_file_cut_off_inside_its_last_record_marks_that_row(tmp_path: Path) ->
 
 def test_a_line_the_strict_reader_refuses_writes_nothing_and_asks_for_the_tolerant_reader(tmp_path: Path) -> None:
     path = write_bytes(tmp_path / "long.csv", HEADER + LINE + b"2,536366,22633,WARMER,6,12/1/2010 8:28,1.85,1,X,y\n")
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
         with pytest.raises(reader.TolerantParseNeeded):
-            warehouse.publish_bronze(
+            bronze.publish_bronze(
                 connection, reader.profile_file(path), None, flow_run_id=None, started_at=datetime(2026, 1, 1)
             )
         assert query(connection, "SELECT count(*) FROM bronze.transactions") == [(0,)]
@@ -211,8 +220,8 @@ def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Pa
                (?, 'a.csv', 1, NULL, '1', 'S', NULL, '1', 'd', '1', NULL, 'France', NULL, now())""",
             ["c" * 64, "c" * 64],
         )
-    with warehouse.open_warehouse(path) as connection:
-        moved = query(connection, f"SELECT rowid + 1, invoice_no FROM {warehouse.bronze_table('c' * 64)}")  # noqa: S608
+    with warehouse_at(path) as connection:
+        moved = query(connection, f"SELECT rowid + 1, invoice_no FROM {bronze.bronze_table('c' * 64)}")  # noqa: S608
         kind = query(
             connection,
             "SELECT table_type FROM information_schema.tables WHERE table_name = 'transactions'"
@@ -245,7 +254,7 @@ def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_s
         )
         before = old.execute("SELECT * FROM silver.transactions").fetchall()
 
-    with warehouse.open_warehouse(path) as connection:
+    with warehouse_at(path) as connection:
         after = query(connection, "SELECT * FROM silver.transactions")
         stored = query(
             connection,
@@ -300,9 +309,9 @@ def test_silver_lines_of_the_previous_version_lose_the_columns_silver_now_derive
         ("C536379", "D", "Discount", "-1", "12/9/2010 9:41", "27.50", "14527", "EIRE"),
         ("A563185", "B", "Adjust bad debt", "1", "8/12/2011 14:50", "-11062.06", None, "United Kingdom"),
     )
-    with warehouse.open_warehouse(path) as connection:
-        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
-        warehouse.publish_silver(
+    with warehouse_at(path) as connection:
+        bronze.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        silver_store.publish_silver(
             connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
         )
         before = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
@@ -315,9 +324,10 @@ def test_silver_lines_of_the_previous_version_lose_the_columns_silver_now_derive
         old.execute(f"INSERT INTO silver.lines ({PREVIOUS_STORED}) SELECT * FROM silver.previous")  # noqa: S608
         old.execute("DROP TABLE silver.previous")
         old.execute(PREVIOUS_VIEW_SQL)
+        old.execute("DROP TABLE ops.schema_version")  # which releases of that layout did not record
         assert query(old, "SELECT * FROM silver.transactions ORDER BY row_number") == before
 
-    with warehouse.open_warehouse(path) as connection:
+    with warehouse_at(path) as connection:
         after = query(connection, "SELECT * FROM silver.transactions ORDER BY row_number")
         stored = query(
             connection,
@@ -345,13 +355,13 @@ def test_quality_counts_from_silver_equal_counting_every_row_as_received(tmp_pat
         ("536370", "22633", "WARMER", "1.5", "12/1/2010 8:31", "1.85", "17850", "France"),  # rejected: quantity
         ("536371", "22633", "WARMER", "1", "31/31/2010 8:31", "1.85", "17850", "France"),  # rejected: date
     )
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
-        totals = warehouse.publish_silver(
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        bronze.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+        totals = silver_store.publish_silver(
             connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
         )
-        typed = silver.typed_rows_sql(warehouse.bronze_source("a" * 64), ["%m/%d/%Y %H:%M"])
-        every_row = warehouse.first_row(connection, quality.quality_sql(typed)) or {}
+        typed = silver.typed_rows_sql(bronze.bronze_source("a" * 64), ["%m/%d/%Y %H:%M"])
+        every_row = sql.first_row(connection, quality.quality_sql(typed)) or {}
     assert (totals.silver_rows, totals.rejected_rows, totals.duplicate_rows) == (7, 3, 2)
     assert totals.counts == quality.counts_of([every_row], 2)
     assert totals.counts.filled_cells == 12 * 8 - 2 * 5 - 4, "'NULL', 'N/A', None and '' are not filled"
@@ -368,16 +378,16 @@ def test_publishing_silver_puts_the_optimizer_setting_back_after_success_and_fai
     def rows_silver_refuses(source: str, date_formats: list[str]) -> str:
         return f"SELECT * REPLACE (NULL::VARCHAR AS country) FROM ({original_rows(source, date_formats)})"  # noqa: S608
 
-    with warehouse.open_warehouse(tmp_path / "w.duckdb") as connection:
-        warehouse.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        bronze.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
         connection.execute("SET disabled_optimizers = 'join_order'")  # a setting of the caller's own
-        totals = warehouse.publish_silver(
+        totals = silver_store.publish_silver(
             connection, "a" * 64, "sales.csv", "GBP", date_formats=formats, date_order_source="test"
         )
         after_success = query(connection, "SELECT current_setting('disabled_optimizers')")
         monkeypatch.setattr(silver, "silver_rows_sql", rows_silver_refuses)  # fails inside the silver insert
         with pytest.raises(duckdb.ConstraintException):
-            warehouse.publish_silver(
+            silver_store.publish_silver(
                 connection, "a" * 64, "sales.csv", "GBP", date_formats=formats, date_order_source="test"
             )
         after_failure = query(connection, "SELECT current_setting('disabled_optimizers')")
@@ -386,3 +396,136 @@ def test_publishing_silver_puts_the_optimizer_setting_back_after_success_and_fai
     assert totals.silver_rows == 1
     assert after_success == after_failure == [("join_order",)]
     assert kept == [(1,)]
+
+
+def versions(connection: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    return query(connection, "SELECT version, name, applied_at FROM ops.schema_version ORDER BY version")
+
+
+def test_each_migration_is_applied_once_and_recorded(tmp_path: Path) -> None:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        first = versions(connection)
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        again = schema.migrate(connection)
+        second = versions(connection)
+    assert [(version, name) for version, name, _ in first] == [
+        (migration.version, migration.name) for migration in schema.MIGRATIONS
+    ]
+    assert again == []
+    assert second == first, "a second open applies and records nothing"
+
+
+def loaded_file(connection: duckdb.DuckDBPyConnection) -> None:
+    """One file's bronze and silver rows, one of them rejected and one a repeat."""
+    line = ("536365", "85123A", "HEART", "6", "12/1/2010 8:26", "2.55", "17850", "United Kingdom")
+    frame = rows(line, line, ("C536379", "D", "Discount", "-1", "12/9/2010 9:41", "27.50", "14527", "EIRE"))
+    frame = pl.concat([frame, rows(("536366", None, "X", "1", "12/1/2010 8:26", "1", None, "France"))])
+    bronze.publish_bronze(connection, profile(), [frame], flow_run_id=None, started_at=datetime(2026, 1, 1))
+    silver_store.publish_silver(
+        connection, "a" * 64, "sales.csv", "GBP", date_formats=["%m/%d/%Y %H:%M"], date_order_source="test"
+    )
+
+
+EVERY_TABLE = (
+    "bronze.transactions",
+    "silver.transactions",
+    "silver.lines_derived",
+    "silver.rejected",
+    "ops.files",
+)
+
+
+def contents(connection: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    return {name: sorted(query(connection, f"SELECT * FROM {name}"), key=repr) for name in EVERY_TABLE}  # noqa: S608
+
+
+def test_a_warehouse_of_the_last_release_without_schema_versions_keeps_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with warehouse_at(path) as connection:
+        loaded_file(connection)
+        before = contents(connection)
+    with duckdb.connect(str(path)) as old:  # the last release had these tables and views, and no versions
+        old.execute("DROP TABLE ops.schema_version")
+    with warehouse_at(path) as connection:
+        after = contents(connection)
+        recorded = [row[0] for row in versions(connection)]
+    assert [len(before[name]) for name in EVERY_TABLE] == [4, 2, 2, 1, 1]
+    assert after == before
+    assert recorded == [migration.version for migration in schema.MIGRATIONS]
+
+
+def test_a_ledger_without_file_keys_gains_them_when_its_silver_table_moves(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA ops")
+        old.execute("CREATE SCHEMA silver")
+        old.execute(
+            """CREATE TABLE ops.files (
+                file_id VARCHAR PRIMARY KEY, file_name VARCHAR NOT NULL, size_bytes BIGINT, file_format VARCHAR,
+                encoding VARCHAR, layout VARCHAR, date_formats VARCHAR, date_order_source VARCHAR,
+                status VARCHAR NOT NULL, bronze_rows BIGINT, silver_rows BIGINT, rejected_rows BIGINT,
+                duplicate_rows BIGINT, error VARCHAR, retryable BOOLEAN, started_at TIMESTAMP, bronze_at TIMESTAMP,
+                silver_at TIMESTAMP, finished_at TIMESTAMP, duration_s DOUBLE, flow_run_id VARCHAR,
+                superseded_by VARCHAR)"""
+        )
+        old.execute(
+            "INSERT INTO ops.files (file_id, file_name, status, silver_rows) VALUES (?, 'a.csv', 'loaded', 1)",
+            ["c" * 64],
+        )
+        old.execute(
+            """CREATE TABLE silver.transactions AS SELECT ? AS file_id, 7::BIGINT AS row_number,
+                   'a.csv' AS source_file, '536365' AS invoice_no, 'D' AS stock_code, NULL::VARCHAR AS description,
+                   2::BIGINT AS quantity, 1.5 AS unit_price, 3.0 AS line_amount, 'GBP' AS currency,
+                   NULL::VARCHAR AS customer_id, 'Ireland' AS country, 'EIRE' AS country_raw,
+                   TIMESTAMP '2010-12-04 09:41' AS invoice_ts, false AS is_non_product""",
+            ["c" * 64],
+        )
+    with warehouse_at(path) as connection:
+        ledger = query(connection, "SELECT file_name, currency, file_key IS NOT NULL FROM ops.files")
+        moved = query(connection, "SELECT file_id, row_number, source_file, currency FROM silver.transactions")
+    assert ledger == [("a.csv", "GBP", True)]
+    assert moved == [("c" * 64, 7, "a.csv", "GBP")]
+
+
+def test_the_silver_views_read_the_rebuilt_tables_once_swapped_in(tmp_path: Path) -> None:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        loaded_file(connection)
+        before = contents(connection)
+        silver_store.prepare_silver_rebuild(connection)
+        totals = silver_store.publish_silver(
+            connection,
+            "a" * 64,
+            "sales.csv",
+            "GBP",
+            date_formats=["%m/%d/%Y %H:%M"],
+            date_order_source="test",
+            rebuild=True,
+        )
+        scores = quality.quality_scores(totals.counts, {name: 1.0 for name in quality.DIMENSIONS})
+        rebuilt = silver_store.RebuiltFile(
+            "a" * 64, totals.silver_rows, totals.rejected_rows, totals.duplicate_rows, totals.counts, scores
+        )
+        silver_store.swap_in_rebuilt_silver(connection, [rebuilt], currency="GBP", threshold=80.0)
+        after = contents(connection)
+        scored = query(connection, "SELECT scope, rows, score FROM ops.quality")
+    assert (totals.silver_rows, totals.rejected_rows, totals.duplicate_rows) == (2, 1, 1)
+    assert {name: after[name] for name in EVERY_TABLE if name != "ops.files"} == {
+        name: before[name] for name in EVERY_TABLE if name != "ops.files"
+    }
+    assert scored == [("file", 4, scores.score)]
+
+
+def test_a_read_only_warehouse_reads_without_migrating(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with warehouse_at(path) as connection:
+        loaded_file(connection)
+    with duckdb.connect(str(path)) as old:
+        old.execute("DROP TABLE ops.schema_version")
+    settings = load_settings(WAREHOUSE_PATH=path).pipeline
+    with Warehouse(settings, read_only=True) as warehouse, warehouse.connection() as connection:
+        read = query(connection, "SELECT count(*) FROM silver.transactions")
+        version = schema.schema_version(connection)
+        with pytest.raises(duckdb.InvalidInputException):
+            connection.execute("CREATE TABLE ops.written (x INTEGER)")
+    assert read == [(2,)]
+    assert version == 0
