@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from deployments.settings import ServiceSettings
+from medallion.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def start_server(service: ServiceSettings, environment: dict[str, str]) -> subpr
     deadline = time.monotonic() + service.server_start_timeout_s
     if not port_is_free(service.server_host, service.server_port):
         logger.info(
-            "port %d is still held (a server that just stopped leaves closing connections for up to 60 s): waiting",
+            "port %d is still held (a server that just stopped leaves closing connections behind): waiting",
             service.server_port,
         )
         if not wait_for(
@@ -185,66 +185,3 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float 
             return True
         time.sleep(interval_s)
     return condition()
-
-
-def descendant_pids(pid: int) -> list[int]:
-    """Every process below `pid` in the process tree, children first."""
-    table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in table.splitlines():
-        child, parent = (int(part) for part in line.split())
-        children.setdefault(parent, []).append(child)
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def scratch_environment(root: Path, **overrides: str) -> dict[str, str]:
-    """The environment of a self-contained service in `root`: its own server port, Prefect home and folders.
-
-    Used by the latency script and the service tests; no Prefect setting of the caller leaks in.
-    """
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    environment.update(
-        {
-            "PREFECT_HOME": str(root / "prefect"),
-            "PREFECT_SERVER_API_HOST": "127.0.0.1",
-            "PREFECT_SERVER_API_PORT": str(free_port()),
-            "RAW_DATA_PATH": str(root / "raw"),
-            "PROCESSED_PATH": str(root / "processed"),
-            "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-            "GOLD_EXPORT_PATH": str(root / "gold"),
-            "STAGING_PATH": str(root / "staging"),
-            "SEED_SAMPLE_ON_FIRST_START": "false",
-            "ENABLE_EXTERNAL_ENRICHMENT": "false",
-            **overrides,
-        }
-    )
-    return environment
-
-
-def start_scratch_service(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """`python -m deployments.service` from the project folder with `environment`, its output appended to
-    `log_path`, in a session of its own so the whole service can be signalled at once.
-
-    Used by the latency script and the service tests with a `scratch_environment`.
-    """
-    with log_path.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "deployments.service"],
-            cwd=Path(__file__).resolve().parents[1],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )

@@ -90,6 +90,38 @@ class FlakyState:
             return 429 if self.failures % 2 else 500
 
 
+def answer(path: str) -> tuple[int, object]:
+    """The status and JSON body the real API would give for `path` (with its query)."""
+    url = urlparse(path)
+    parts = [part for part in url.path.split("/") if part]
+    query = parse_qs(url.query)
+    if parts[:1] == ["v6"]:
+        return _rates(parts)
+    if parts[:2] == ["countries", "v5"]:
+        name = query.get("q", [""])[0].casefold()
+        found = [COUNTRIES[name]] if name in COUNTRIES else []
+        return 200, {"success": True, "data": {"objects": found}, "errors": []}
+    if parts[:1] == ["words"]:
+        words = RELATED.get(query.get("ml", [""])[0].casefold(), [])
+        return 200, [{"word": word, "score": 1000 - index, "tags": ["n"]} for index, word in enumerate(words)]
+    return 404, {"status": 404, "message": "Not Found"}
+
+
+def _rates(parts: list[str]) -> tuple[int, object]:
+    if "history" in parts:
+        position = parts.index("history")
+        base = parts[position + 1]
+        year, month, day = (int(part) for part in parts[position + 2 : position + 5])
+        body: dict[str, object] = {"year": year, "month": month, "day": day, "conversion_rates": _rebased(base)}
+    else:
+        base = parts[-1]
+        rates_key = "conversion_rates" if len(parts) == 4 else "rates"
+        body = {"time_last_update_unix": int(time.time()), rates_key: _rebased(base)}
+    if base not in RATES_FROM_GBP:
+        return 404, {"result": "error", "error-type": "unsupported-code"}
+    return 200, {"result": "success", "base_code": base, **body}
+
+
 def make_handler(state: FlakyState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -109,55 +141,10 @@ def make_handler(state: FlakyState) -> type[BaseHTTPRequestHandler]:
             failure = state.should_fail()
             if failure == 429:
                 self._send(429, {"result": "error", "error-type": "rate-limited"}, {"Retry-After": "1"})
-                return
-            if failure == 500:
+            elif failure == 500:
                 self._send(500, {"message": "internal error"})
-                return
-            url = urlparse(self.path)
-            parts = [part for part in url.path.split("/") if part]
-            query = parse_qs(url.query)
-            if parts[:1] == ["v6"]:
-                self._rates(parts)
-            elif parts[:2] == ["countries", "v5"]:
-                name = query.get("q", [""])[0].casefold()
-                found = [COUNTRIES[name]] if name in COUNTRIES else []
-                self._send(200, {"success": True, "data": {"objects": found}, "errors": []})
-            elif parts[:1] == ["words"]:
-                term = query.get("ml", [""])[0].casefold()
-                words = RELATED.get(term, [])
-                self._send(
-                    200,
-                    [{"word": word, "score": 1000 - index, "tags": ["n"]} for index, word in enumerate(words)],
-                )
             else:
-                self._send(404, {"status": 404, "message": "Not Found"})
-
-        def _rates(self, parts: list[str]) -> None:
-            if "history" in parts:
-                position = parts.index("history")
-                base = parts[position + 1]
-                year, month, day = (int(part) for part in parts[position + 2 : position + 5])
-                body = {
-                    "result": "success",
-                    "base_code": base,
-                    "year": year,
-                    "month": month,
-                    "day": day,
-                    "conversion_rates": _rebased(base),
-                }
-            else:
-                base = parts[-1]
-                rates_key = "conversion_rates" if len(parts) == 4 else "rates"
-                body = {
-                    "result": "success",
-                    "base_code": base,
-                    "time_last_update_unix": int(time.time()),
-                    rates_key: _rebased(base),
-                }
-            if base not in RATES_FROM_GBP:
-                self._send(404, {"result": "error", "error-type": "unsupported-code"})
-                return
-            self._send(200, body)
+                self._send(*answer(self.path))
 
     return Handler
 

@@ -26,10 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deployments.server import descendant_pids, scratch_environment, start_scratch_service
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the scratch service lives with the service tests
+
+from tests.service.scratch import (  # noqa: E402
+    descendant_pids,
+    query_warehouse,
+    scratch_environment,
+    start_scratch_service,
+)
 
 
 def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
@@ -56,9 +61,9 @@ class ScratchService:
         return f"http://127.0.0.1:{self.env['PREFECT_SERVER_API_PORT']}/api"
 
     def start(self) -> None:
-        self.process = start_scratch_service(self.env, self.log_path)
-        _wait(lambda: "watching " in self.log() or self.process.poll() is not None, 180, "the service")  # type: ignore[union-attr]
-        if self.process.poll() is not None:
+        process = self.process = start_scratch_service(self.env, self.log_path)
+        _wait(lambda: "watching " in self.log() or process.poll() is not None, 180, "the service")
+        if process.poll() is not None:
             raise RuntimeError("the service did not start:\n" + self.log()[-2000:])
 
     def stop(self) -> None:
@@ -135,11 +140,60 @@ def _slice(base: bytes, index: int, rows: int) -> bytes:
 
 
 def _ledger_finished(service: ScratchService) -> dict[str, datetime]:
-    from medallion import warehouse
-
-    with warehouse.open_warehouse(Path(service.env["WAREHOUSE_PATH"]), read_only=True, lock_timeout_s=60) as con:
-        rows = con.execute("SELECT file_name, finished_at FROM ops.files WHERE status = 'loaded'").fetchall()
+    rows = query_warehouse(service.env, "SELECT file_name, finished_at FROM ops.files WHERE status = 'loaded'")
     return {name: finished.replace(tzinfo=UTC) for name, finished in rows if finished is not None}
+
+
+def _timed_drops(service: ScratchService, file: Path, base: bytes, drops: int) -> dict[str, list[float]]:
+    """Drop one copy at a time into a quiet service; the first warms it up and is not timed."""
+    dropped_at: dict[str, float] = {}
+    for index in range(drops + 1):
+        name = f"drop {index:02d}{''.join(file.suffixes)}"
+        dropped_at[name] = service.drop(name, _variant(base, index))
+        _wait(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
+        _wait(lambda: service.idle(), 120, "the run's process to exit", 0.2)
+    runs = {Path(str(run.parameters.get("path", ""))).name: run for run in service.runs()}
+    finished = _ledger_finished(service)
+    timed = [name for name in dropped_at if not name.startswith("drop 00")]
+    return {
+        "to_running": [runs[name].start_time.timestamp() - dropped_at[name] for name in timed],
+        "to_gold": [finished[name].timestamp() - dropped_at[name] for name in timed],
+    }
+
+
+def _burst(service: ScratchService, base: bytes, burst: int, burst_rows: int) -> dict[str, Any]:
+    """Drop `burst` small files at once and wait until every one is loaded or errored and its run has ended."""
+    burst_names = [f"burst {index:03d}.csv" for index in range(burst)]
+    burst_started = time.time()
+    for index, name in enumerate(burst_names):
+        (service.raw / name).write_bytes(_variant(_slice(base, index, burst_rows), 100000 + index))
+    _wait(
+        lambda: set(burst_names) <= service.processed_names() | _errored(service, burst_names),
+        1800,
+        "the burst",
+        0.2,
+    )
+    burst_s = time.time() - burst_started
+
+    def burst_runs() -> list[Any]:
+        return [run for run in service.runs() if Path(str(run.parameters.get("path", ""))).name in burst_names]
+
+    _wait(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
+    not_completed = sorted(
+        Path(str(run.parameters["path"])).name
+        for run in burst_runs()
+        if run.state and run.state.type.value != "COMPLETED"
+    )
+    log = service.log()
+    return {
+        "files": burst,
+        "rows_per_file": burst_rows,
+        "total_s": round(burst_s, 2),
+        "loaded": len(set(burst_names) & service.processed_names()),
+        "errored": sorted(_errored(service, burst_names)),
+        "runs_not_completed": not_completed,
+        "lock_errors_in_log": log.count("Could not set lock") + log.count("database is locked"),
+    }
 
 
 def measure(
@@ -152,61 +206,19 @@ def measure(
     service.start()
     startup_s = time.monotonic() - started
     try:
-        dropped_at: dict[str, float] = {}
-        for index in range(drops + 1):
-            name = f"drop {index:02d}{''.join(file.suffixes)}"
-            dropped_at[name] = service.drop(name, _variant(base, index))
-            _wait(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
-            _wait(lambda: service.idle(), 120, "the run's process to exit", 0.2)
-        runs = {Path(str(run.parameters.get("path", ""))).name: run for run in service.runs()}
-        finished = _ledger_finished(service)
-        timed = [name for name in dropped_at if not name.startswith("drop 00")]
-        to_running = [runs[name].start_time.timestamp() - dropped_at[name] for name in timed]
-        to_gold = [finished[name].timestamp() - dropped_at[name] for name in timed]
-
-        burst_names = [f"burst {index:03d}.csv" for index in range(burst)]
-        burst_started = time.time()
-        for index, name in enumerate(burst_names):
-            (service.raw / name).write_bytes(_variant(_slice(base, index, burst_rows), 100000 + index))
-        _wait(
-            lambda: set(burst_names) <= service.processed_names() | _errored(service, burst_names),
-            1800,
-            "the burst",
-            0.2,
-        )
-        burst_s = time.time() - burst_started
-
-        def burst_runs() -> list[Any]:
-            return [run for run in service.runs() if Path(str(run.parameters.get("path", ""))).name in burst_names]
-
-        _wait(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
-        not_completed = sorted(
-            Path(str(run.parameters["path"])).name
-            for run in burst_runs()
-            if run.state and run.state.type.value != "COMPLETED"
-        )
-        log = service.log()
+        timed = _timed_drops(service, file, base, drops)
         return {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "file": str(file),
             "file_bytes": len(base),
             "cpu_count": os.cpu_count(),
             "service_start_s": round(startup_s, 2),
-            "drops": len(timed),
-            "drop_to_running_s": {
-                "median": round(statistics.median(to_running), 2),
-                "all": [round(v, 2) for v in to_running],
+            "drops": len(timed["to_gold"]),
+            **{
+                f"drop_{what}_s": {"median": round(statistics.median(values), 2), "all": [round(v, 2) for v in values]}
+                for what, values in timed.items()
             },
-            "drop_to_gold_s": {"median": round(statistics.median(to_gold), 2), "all": [round(v, 2) for v in to_gold]},
-            "burst": {
-                "files": burst,
-                "rows_per_file": burst_rows,
-                "total_s": round(burst_s, 2),
-                "loaded": len(set(burst_names) & service.processed_names()),
-                "errored": sorted(_errored(service, burst_names)),
-                "runs_not_completed": not_completed,
-                "lock_errors_in_log": log.count("Could not set lock") + log.count("database is locked"),
-            },
+            "burst": _burst(service, base, burst, burst_rows),
         }
     finally:
         service.stop()

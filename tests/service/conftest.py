@@ -17,10 +17,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from deployments.server import descendant_pids, scratch_environment, start_scratch_service
+from .scratch import descendant_pids, query_warehouse, scratch_environment, start_scratch_service
 
 T = TypeVar("T")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 START_TIMEOUT_S = 120.0
 
@@ -78,17 +77,17 @@ class Service:
 
     def start(self) -> None:
         offset = len(self.log()) if self.log_path.exists() else 0
-        self.process = start_scratch_service(self.env, self.log_path)
+        process = self.process = start_scratch_service(self.env, self.log_path)
         try:
             wait_until(
-                lambda: "watching " in self.log()[offset:] or self.process.poll() is not None,  # type: ignore[union-attr]
+                lambda: "watching " in self.log()[offset:] or process.poll() is not None,
                 START_TIMEOUT_S,
                 "the service to start",
             )
         except AssertionError:
             self.kill_everything()
             raise AssertionError("the service did not start:\n" + self.log()[offset:][-3000:]) from None
-        if self.process.poll() is not None:
+        if process.poll() is not None:
             raise AssertionError(self.log()[offset:][-3000:])
 
     def stop(self) -> int:
@@ -127,10 +126,7 @@ class Service:
         return {path.name: path for path in self.processed.glob("*/*") if path.is_file()}
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        from medallion import warehouse
-
-        with warehouse.open_warehouse(self.warehouse, read_only=True, lock_timeout_s=60) as connection:
-            return connection.execute(sql, parameters or []).fetchall()
+        return query_warehouse(self.env, sql, parameters)
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.25) -> Any:

@@ -6,9 +6,8 @@ import os
 
 import duckdb
 
-from deployments.server import descendant_pids, free_port
-
 from .conftest import Service, csv_text, uci_rows, wait_until
+from .scratch import descendant_pids, free_port
 from .test_service_files import drop, final_states, ledger, silver_rows_of
 
 
@@ -29,8 +28,7 @@ def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(serv
     finally:
         reader.close()
 
-    for pid in killed:
-        wait_until(lambda pid=pid: not _alive(pid), 10, f"process {pid} to die of kill -9")
+    wait_until(lambda: not any(_alive(pid) for pid in killed), 10, f"processes {killed} to die of kill -9")
     assert (service.raw / name).exists()
 
     service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
@@ -55,8 +53,7 @@ def test_sigterm_stops_every_process_of_the_service(service: Service) -> None:
     family = [service.process.pid, *descendant_pids(service.process.pid)]
     assert len(family) >= 3
     assert service.stop() == 0
-    for pid in family:
-        wait_until(lambda pid=pid: not _alive(pid), 30, f"process {pid} to exit")
+    wait_until(lambda: not any(_alive(pid) for pid in family), 30, f"processes {family} to exit")
     service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
     service.start()
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from deployments.names import ALL_DEPLOYMENTS, FILE_DROP
-from deployments.server import descendant_pids, free_port, scratch_environment
 
-from .conftest import PROJECT_ROOT, Service, csv_text, uci_rows, wait_until
+from .conftest import Service, csv_text, uci_rows, wait_until
+from .scratch import PROJECT_ROOT, descendant_pids, free_port, scratch_environment
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -64,28 +64,7 @@ def work_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             _prefect(env, "work-pool", "create", "medallion", "--type", "process")
             _prefect(env, "deploy", "--all", timeout_s=300)
             _prefect(env, "gcl", "create", "medallion-warehouse", "--limit", "1")
-            for index in range(2):
-                with (root / f"worker-{index}.log").open("ab") as worker_output:
-                    processes.append(
-                        subprocess.Popen(
-                            [
-                                PREFECT,
-                                "worker",
-                                "start",
-                                "--pool",
-                                "medallion",
-                                "--name",
-                                f"worker-{index}",
-                                "--limit",
-                                "3",
-                            ],
-                            cwd=PROJECT_ROOT,
-                            env={**env, "PREFECT_WORKER_PREFETCH_SECONDS": "1"},
-                            stdout=worker_output,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                        )
-                    )
+            processes += [_worker(env, root / f"worker-{index}.log", f"worker-{index}") for index in range(2)]
             yield handle
         finally:
             for process in reversed(processes):
@@ -96,6 +75,20 @@ def work_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                         pass
             for process in processes:
                 process.wait(timeout=60)
+
+
+def _worker(env: dict[str, str], log_path: Path, name: str) -> subprocess.Popen[bytes]:
+    """`prefect worker start` on the pool, taking up to three runs at a time."""
+    command = [PREFECT, "worker", "start", "--pool", "medallion", "--name", name, "--limit", "3"]
+    with log_path.open("ab") as output:
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env={**env, "PREFECT_WORKER_PREFETCH_SECONDS": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _healthy(handle: Service) -> bool:
@@ -127,8 +120,11 @@ def test_two_workers_load_a_burst_from_the_prefect_yaml_deployments(work_pool: S
     submitted = work_pool.call(submit)
     wait_until(lambda: set(names) <= set(work_pool.processed_files()), 240, "the burst through two workers")
 
+    async def read(client: Any) -> list[Any]:
+        return [await client.read_flow_run(run.id) for run in submitted]
+
     def ended() -> list[Any] | None:
-        runs = [work_pool.call(lambda client, run=run: client.read_flow_run(run.id)) for run in submitted]
+        runs = work_pool.call(read)
         return runs if all(run.state.is_final() for run in runs) else None
 
     runs = wait_until(ended, 60, "every run to end", interval_s=1)
