@@ -22,7 +22,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
 from deployments import names
-from deployments.settings import ServiceSettings
+from medallion.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 

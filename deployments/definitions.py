@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deployments import names
+from medallion.runs import RunMode
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -30,8 +31,7 @@ class DeploymentSpec:
         return self.name.split("/", 1)[1]
 
 
-# Module paths, not `flows/service.py:...`: Prefect puts a script's own folder first on sys.path, where
-# flows/medallion.py would shadow the `medallion` package.
+# Module paths, so a run imports the installed project and needs no copy of the flow files.
 FILE_ENTRYPOINT = "flows.service.medallion_file"
 
 SPECS: tuple[DeploymentSpec, ...] = (
@@ -39,7 +39,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
         name=names.FILE_DROP,
         entrypoint=FILE_ENTRYPOINT,
         description="A file dropped into RAW_DATA_PATH: bronze, silver, quality, gold, then moved to processed.",
-        parameters={"mode": "standard"},
+        parameters={"mode": RunMode.STANDARD.value},
         tags=("medallion", "file-drop"),
     ),
     DeploymentSpec(
@@ -49,14 +49,14 @@ SPECS: tuple[DeploymentSpec, ...] = (
             "A file over LARGE_FILE_BYTES: streamed by DuckDB within its memory limit, "
             "live enrichment deferred to the daily run."
         ),
-        parameters={"mode": "large"},
+        parameters={"mode": RunMode.LARGE.value},
         tags=("medallion", "large-file"),
     ),
     DeploymentSpec(
         name=names.ERROR_RETRY,
         entrypoint=FILE_ENTRYPOINT,
         description="A failed, retryable file from raw/errors: conservative settings, less memory, no live calls.",
-        parameters={"mode": "conservative"},
+        parameters={"mode": RunMode.CONSERVATIVE.value},
         tags=("medallion", "error-retry"),
     ),
     DeploymentSpec(
@@ -81,13 +81,6 @@ SPECS: tuple[DeploymentSpec, ...] = (
         tags=("medallion", "maintenance"),
     ),
 )
-
-
-def spec_named(name: str) -> DeploymentSpec:
-    for spec in SPECS:
-        if spec.name == name:
-            return spec
-    raise KeyError(name)
 
 
 def runner_deployments() -> list[RunnerDeployment]:

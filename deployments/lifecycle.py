@@ -15,16 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from deployments.settings import ServiceSettings
-from medallion.settings import Settings
+from medallion.file_kinds import is_data_file_name, suffix_of
+from medallion.settings import PipelineSettings, ServiceSettings
 
 logger = logging.getLogger(__name__)
 
-READABLE_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".xlsx")
 ERRORS_DIR_NAME = "errors"
 SIDECAR_SUFFIX = ".error.json"
-_IGNORED_PREFIXES = (".", "~$")
-_IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".swp", SIDECAR_SUFFIX)
 
 Location = Literal["raw", "errors"]
 
@@ -44,29 +41,22 @@ class ErrorRecord(BaseModel):
     content_sha256: str | None = None
 
 
-def is_readable_name(name: str) -> bool:
-    lowered = name.lower()
-    if lowered.startswith(_IGNORED_PREFIXES) or lowered.endswith(_IGNORED_SUFFIXES):
-        return False
-    return lowered.endswith(READABLE_SUFFIXES)
-
-
-def errors_dir(settings: Settings) -> Path:
-    return settings.raw_data_path / ERRORS_DIR_NAME
+def errors_dir(pipeline: PipelineSettings) -> Path:
+    return pipeline.raw_data_path / ERRORS_DIR_NAME
 
 
 def sidecar_path(file_path: Path) -> Path:
     return file_path.with_name(file_path.name + SIDECAR_SUFFIX)
 
 
-def location_of(path: Path, settings: Settings) -> Location | None:
+def location_of(path: Path, pipeline: PipelineSettings) -> Location | None:
     """Which managed folder holds this regular file, or None: files elsewhere are never moved."""
     if path.is_symlink() or not path.is_file():
         return None
     parent = path.resolve().parent
-    if parent == settings.raw_data_path.resolve():
+    if parent == pipeline.raw_data_path.resolve():
         return "raw"
-    if parent == errors_dir(settings).resolve():
+    if parent == errors_dir(pipeline).resolve():
         return "errors"
     return None
 
@@ -98,22 +88,14 @@ def content_sha256(path: Path, chunk_bytes: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    lowered = name.lower()
-    for suffix in sorted(READABLE_SUFFIXES, key=len, reverse=True):
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], name[-len(suffix) :]
-    stem, dot, suffix = name.rpartition(".")
-    return (stem, dot + suffix) if stem else (name, "")
-
-
 def free_destination(directory: Path, name: str) -> Path:
     """`directory/name`, or `name-2`, `name-3`... before the suffix when that is taken."""
     safe_name = Path(name).name
     if safe_name in {"", ".", ".."}:
         raise ValueError(f"not a file name: {name!r}")
     candidate = directory / safe_name
-    stem, suffix = _split_name(safe_name)
+    suffix = suffix_of(safe_name)
+    stem = safe_name[: len(safe_name) - len(suffix)]
     counter = 2
     while candidate.exists() or sidecar_path(candidate).exists():
         candidate = directory / f"{stem}-{counter}{suffix}"
@@ -131,15 +113,15 @@ def _move(source: Path, directory: Path) -> Path:
 
 
 def move_to_processed(
-    path: Path, settings: Settings, now: datetime | None = None, expected: Signature | None = None
+    path: Path, pipeline: PipelineSettings, now: datetime | None = None, expected: Signature | None = None
 ) -> Path | None:
     """Move a managed file to `processed/<UTC date>/` (and drop its sidecar); unmanaged or changed files stay put."""
-    location = location_of(path, settings)
+    location = location_of(path, pipeline)
     if location is None or _changed_since(path, expected):
         return None
     day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
     old_sidecar = sidecar_path(path)
-    destination = _move(path, settings.processed_path / day)
+    destination = _move(path, pipeline.processed_path / day)
     if location == "errors":
         old_sidecar.unlink(missing_ok=True)
     logger.info("moved %s to %s", path.name, destination)
@@ -190,26 +172,26 @@ def read_sidecar(file_path: Path) -> ErrorRecord | None:
 
 
 def move_to_errors(
-    path: Path, settings: Settings, record: ErrorRecord, expected: Signature | None = None
+    path: Path, pipeline: PipelineSettings, record: ErrorRecord, expected: Signature | None = None
 ) -> Path | None:
     """Move a managed file to `raw/errors/` (if not there yet) with its sidecar; unmanaged or changed files stay put."""
-    location = location_of(path, settings)
+    location = location_of(path, pipeline)
     if location is None or _changed_since(path, expected):
         return None
-    destination = path if location == "errors" else _move(path, errors_dir(settings))
+    destination = path if location == "errors" else _move(path, errors_dir(pipeline))
     write_sidecar(destination, record.model_copy(update={"file_name": destination.name}))
     logger.warning("moved %s to %s: %s", path.name, destination, record.reason)
     return destination
 
 
-def due_retries(settings: Settings, now: datetime | None = None) -> Iterator[tuple[Path, ErrorRecord]]:
+def due_retries(pipeline: PipelineSettings, now: datetime | None = None) -> Iterator[tuple[Path, ErrorRecord]]:
     """Files in `raw/errors/` whose sidecar says a retry is allowed and due."""
-    folder = errors_dir(settings)
+    folder = errors_dir(pipeline)
     if not folder.is_dir():
         return
     moment = now or datetime.now(UTC)
     for entry in sorted(folder.iterdir()):
-        if not is_readable_name(entry.name) or not entry.is_file() or entry.is_symlink():
+        if not is_data_file_name(entry.name) or not entry.is_file() or entry.is_symlink():
             continue
         record = read_sidecar(entry)
         if record is None or not record.retryable or record.next_attempt_at is None:
@@ -218,15 +200,15 @@ def due_retries(settings: Settings, now: datetime | None = None) -> Iterator[tup
             yield entry, record
 
 
-def unattended_files(settings: Settings, min_age_seconds: float, now: float | None = None) -> list[Path]:
-    """Readable files in the raw folder untouched for `min_age_seconds`: ones the watcher did not pick up."""
-    folder = settings.raw_data_path
+def unattended_files(pipeline: PipelineSettings, min_age_seconds: float, now: float | None = None) -> list[Path]:
+    """Data files in the raw folder untouched for `min_age_seconds`: ones the watcher did not pick up."""
+    folder = pipeline.raw_data_path
     if not folder.is_dir():
         return []
     moment = time.time() if now is None else now
     found = []
     for entry in sorted(folder.iterdir()):
-        if is_readable_name(entry.name) and entry.is_file() and not entry.is_symlink():
+        if is_data_file_name(entry.name) and entry.is_file() and not entry.is_symlink():
             if moment - entry.stat().st_mtime >= min_age_seconds:
                 found.append(entry)
     return found

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployments.names import ERROR_RETRY, FILE_DROP, LARGE_FILE
-from medallion.settings import Settings
+from medallion.runs import RunMode
+from medallion.settings import PipelineSettings
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,23 @@ def _short(deployment: str) -> str:
     return deployment.split("/", 1)[1]
 
 
+def file_mode(size_bytes: int, pipeline: PipelineSettings) -> RunMode:
+    """Large files stream in batches with live enrichment deferred."""
+    return RunMode.LARGE if size_bytes > pipeline.large_file_bytes else RunMode.STANDARD
+
+
 def file_submission(
-    path: Path, size_bytes: int, sha256: str, settings: Settings, signature: tuple[int, int] | None = None
+    path: Path, size_bytes: int, sha256: str, pipeline: PipelineSettings, signature: tuple[int, int] | None = None
 ) -> Submission:
-    """A dropped file: large files stream in batches with live enrichment deferred."""
-    large = size_bytes > settings.large_file_bytes
+    """A dropped file, to the deployment of its mode."""
+    mode = file_mode(size_bytes, pipeline)
+    large = mode is RunMode.LARGE
     deployment = LARGE_FILE if large else FILE_DROP
     return Submission(
         deployment=deployment,
         path=path,
         sha256=sha256,
-        parameters={"path": str(path), "mode": "large" if large else "standard"},
+        parameters={"path": str(path), "mode": mode.value},
         run_name=f"{_short(deployment)}: {path.name}",
         tags=("medallion", _short(deployment), "large" if large else "small"),
         signature=signature,
@@ -51,7 +58,7 @@ def retry_submission(path: Path, sha256: str, attempt: int) -> Submission:
         deployment=ERROR_RETRY,
         path=path,
         sha256=sha256,
-        parameters={"path": str(path), "mode": "conservative", "attempt": attempt},
+        parameters={"path": str(path), "mode": RunMode.CONSERVATIVE.value, "attempt": attempt},
         run_name=f"{_short(ERROR_RETRY)} #{attempt}: {path.name}",
         tags=("medallion", _short(ERROR_RETRY), f"attempt-{attempt}"),
         idempotency_key=f"{ERROR_RETRY}/{sha256}/attempt-{attempt}",

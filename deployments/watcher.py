@@ -14,7 +14,7 @@ from watchfiles import Change, watch
 
 from deployments import lifecycle
 from deployments.routing import Submission, file_submission, retry_submission
-from deployments.settings import ServiceSettings
+from medallion.file_kinds import is_data_file_name
 from medallion.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ class Submitter:
         self._queue: queue.Queue[Submission] = queue.Queue()
         self._stop = stop
         self._busy_requeue_s = busy_requeue_s
-        self.submitted: list[tuple[Submission, str]] = []
         self._accepted_keys: set[str] = set()
 
     def put(self, submission: Submission) -> None:
@@ -92,7 +91,6 @@ class Submitter:
             if run.parameters.get("path") == submission.parameters["path"] and key not in self._accepted_keys:
                 self._accepted_keys.add(key)
                 logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
-                self.submitted.append((submission, str(run.id)))
                 return
             # The same content is in flight (under this name or another): decide again once that run has ended.
             logger.info(
@@ -116,25 +114,21 @@ class _Observation:
 
 
 class FolderWatcher:
-    """Watches RAW_DATA_PATH (not its sub-folders) and submits each readable file once it stops growing."""
+    """Watches RAW_DATA_PATH (not its sub-folders) and submits each data file once it stops growing."""
 
-    def __init__(
-        self, settings: Settings, service: ServiceSettings, submitter: Submitter, stop: threading.Event
-    ) -> None:
-        self._settings = settings
-        self._service = service
+    def __init__(self, settings: Settings, submitter: Submitter, stop: threading.Event) -> None:
+        self._pipeline = settings.pipeline
+        self._service = settings.service
         self._submitter = submitter
         self._stop = stop
         self._pending: dict[Path, _Observation] = {}
         self._submitted: dict[Path, tuple[int, int]] = {}
-        self.ready = threading.Event()
 
     def run(self) -> None:
-        folder = self._settings.raw_data_path.resolve()
+        folder = self._pipeline.raw_data_path.resolve()
         folder.mkdir(parents=True, exist_ok=True)
         for entry in sorted(folder.iterdir()):
             self._consider(entry)
-        self.ready.set()
         tick_ms = max(50, int(self._service.watch_stable_seconds * 250))
         for changes in watch(
             folder,
@@ -156,7 +150,7 @@ class FolderWatcher:
             self._check_pending()
 
     def _consider(self, path: Path) -> None:
-        if path.parent != self._settings.raw_data_path.resolve() or not lifecycle.is_readable_name(path.name):
+        if path.parent != self._pipeline.raw_data_path.resolve() or not is_data_file_name(path.name):
             return
         if path not in self._pending:
             self._pending[path] = _Observation(-1, -1, time.monotonic())
@@ -192,7 +186,7 @@ class FolderWatcher:
             sha256 = lifecycle.content_sha256(path)
         except FileNotFoundError:
             return
-        submission = file_submission(path, size, sha256, self._settings, signature)
+        submission = file_submission(path, size, sha256, self._pipeline, signature)
         logger.info("%r stopped growing at %s bytes: queued for %s", path.name, f"{size:,}", submission.deployment)
         self._submitter.put(submission)
 
@@ -200,11 +194,9 @@ class FolderWatcher:
 class ErrorWatcher:
     """Resubmits retryable files in `raw/errors/` once their sidecar's retry time has come."""
 
-    def __init__(
-        self, settings: Settings, service: ServiceSettings, submitter: Submitter, stop: threading.Event
-    ) -> None:
-        self._settings = settings
-        self._service = service
+    def __init__(self, settings: Settings, submitter: Submitter, stop: threading.Event) -> None:
+        self._pipeline = settings.pipeline
+        self._service = settings.service
         self._submitter = submitter
         self._stop = stop
         self._queued: set[tuple[Path, int]] = set()
@@ -214,11 +206,11 @@ class ErrorWatcher:
             try:
                 self.scan()
             except Exception:
-                logger.exception("scanning %s failed", lifecycle.errors_dir(self._settings))
+                logger.exception("scanning %s failed", lifecycle.errors_dir(self._pipeline))
             self._stop.wait(self._service.error_scan_seconds)
 
     def scan(self) -> None:
-        for path, record in lifecycle.due_retries(self._settings):
+        for path, record in lifecycle.due_retries(self._pipeline):
             attempt = record.attempts + 1
             if (path, attempt) in self._queued:
                 continue

@@ -17,27 +17,26 @@ from deployments.control import OrphanedRun
 from deployments.definitions import runner_deployments
 from deployments.routing import Submission, file_submission, retry_submission
 from deployments.server import console_logging
-from deployments.settings import ServiceSettings, load_service_settings
 from deployments.watcher import ErrorWatcher, FolderWatcher, Submitter
-from medallion.settings import Settings, load_settings
+from medallion.settings import PipelineSettings, ServiceSettings, load_settings
 
 logger = logging.getLogger("medallion.service")
 
 
-def resubmissions(orphans: list[OrphanedRun], settings: Settings) -> list[Submission]:
+def resubmissions(orphans: list[OrphanedRun], pipeline: PipelineSettings) -> list[Submission]:
     """The files of crashed file runs that are still where their run left them."""
     found = []
     for orphan in orphans:
         path = orphan.path
         if orphan.deployment not in names.FILE_DEPLOYMENTS or path is None:
             continue
-        if lifecycle.location_of(path, settings) is None:
+        if lifecycle.location_of(path, pipeline) is None:
             continue
         sha256 = lifecycle.content_sha256(path)
         if orphan.deployment == names.ERROR_RETRY:
             found.append(retry_submission(path, sha256, int(orphan.parameters.get("attempt", 2))))
         else:
-            found.append(file_submission(path, path.stat().st_size, sha256, settings))
+            found.append(file_submission(path, path.stat().st_size, sha256, pipeline))
     return found
 
 
@@ -61,20 +60,20 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
 def main() -> int:
     console_logging()
     settings = load_settings()
-    service = load_service_settings()
-    for folder in (settings.raw_data_path, lifecycle.errors_dir(settings), settings.processed_path):
+    pipeline = settings.pipeline
+    for folder in (pipeline.raw_data_path, lifecycle.errors_dir(pipeline), pipeline.processed_path):
         folder.mkdir(parents=True, exist_ok=True)
 
     from prefect import serve
 
     deployments = runner_deployments()
-    orphans = asyncio.run(prepare(service, deployments))
+    orphans = asyncio.run(prepare(settings.service, deployments))
 
     stop = threading.Event()
     submitter = Submitter(stop)
-    folder_watcher = FolderWatcher(settings, service, submitter, stop)
-    error_watcher = ErrorWatcher(settings, service, submitter, stop)
-    for submission in resubmissions(orphans, settings):
+    folder_watcher = FolderWatcher(settings, submitter, stop)
+    error_watcher = ErrorWatcher(settings, submitter, stop)
+    for submission in resubmissions(orphans, pipeline):
         logger.info("resubmitting %r after a crash", submission.path.name)
         submitter.put(submission)
     threads = [
@@ -82,11 +81,10 @@ def main() -> int:
         _thread("folder-watcher", folder_watcher.run),
         _thread("error-watcher", error_watcher.run),
     ]
-    logger.info(
-        "watching %s for files (errors in %s)", settings.raw_data_path.resolve(), lifecycle.errors_dir(settings)
-    )
+    raw = pipeline.raw_data_path.resolve()
+    logger.info("watching %s for files (errors in %s)", raw, lifecycle.errors_dir(pipeline))
     try:
-        serve(*deployments, limit=service.runner_process_limit, print_starting_message=False)  # type: ignore[unused-coroutine]
+        serve(*deployments, limit=settings.service.runner_process_limit, print_starting_message=False)  # type: ignore[unused-coroutine]
     finally:
         stop.set()
         for thread in threads:
