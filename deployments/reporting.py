@@ -1,10 +1,43 @@
-"""The artifacts a file run publishes, as plain Markdown and table rows (no Prefect here)."""
+"""What the service's runs report: the models its flows return, and a file run's artifacts as plain Markdown and
+table rows (no Prefect here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from enrichment import EnrichmentStats
+from medallion.runs import GoldKpis, RunSummary
+from medallion.steps import RebuildReport
+
 QUALITY_DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency", "score")
+
+
+class FiledRun(BaseModel):
+    """A file's run through the layers and where the file went after it."""
+
+    summary: RunSummary
+    moved_to: str | None
+    attempt: int
+
+
+class CaughtUpFile(BaseModel):
+    """A file the watcher missed, run by the daily flow, and the end state of its run."""
+
+    file_name: str
+    state: str
+
+
+class DailyRun(BaseModel):
+    caught_up: list[CaughtUpFile]
+    enrichment: EnrichmentStats
+    gold: GoldKpis
+
+
+class WeeklyRun(BaseModel):
+    silver: RebuildReport
+    gold: GoldKpis
 
 
 def artifact_key(*parts: str) -> str:
@@ -25,53 +58,45 @@ def _number(value: object) -> str:
 
 
 def file_summary_markdown(
-    summary: dict[str, Any], deployment: str | None, timings: dict[str, float], destination: str | None
+    summary: RunSummary, deployment: str | None, timings: dict[str, float], destination: str | None
 ) -> str:
     lines = [
-        f"## {summary.get('file_name', 'file')}: {summary.get('status', 'unknown')}",
+        f"## {summary.file_name}: {summary.status.value}",
         "",
-        f"Deployment `{deployment or 'ad hoc'}`; file id `{str(summary.get('file_id', ''))[:16]}`; "
+        f"Deployment `{deployment or 'ad hoc'}`; file id `{summary.file_id[:16]}`; "
         f"moved to `{destination or 'left in place'}`.",
         "",
         "| layer | rows |",
         "|---|---:|",
+        f"| bronze | {_number(summary.bronze_rows)} |",
+        f"| silver | {_number(summary.silver_rows)} |",
+        f"| rejected | {_number(summary.rejected_rows)} |",
+        f"| duplicates removed | {_number(summary.duplicate_rows)} |",
     ]
-    for label, key in (
-        ("bronze", "bronze_rows"),
-        ("silver", "silver_rows"),
-        ("rejected", "rejected_rows"),
-        ("duplicates removed", "duplicate_rows"),
-    ):
-        lines.append(f"| {label} | {_number(summary.get(key))} |")
-    rejected = summary.get("rejected_by_reason") or {}
+    rejected = summary.rejected_by_reason
     if rejected:
         lines += ["", "Rejected by reason: " + ", ".join(f"{k} {_number(v)}" for k, v in sorted(rejected.items()))]
-    enrichment = summary.get("enrichment")
-    if isinstance(enrichment, dict) and enrichment:
-        lines += ["", "Enrichment: " + "; ".join(f"{source} {value}" for source, value in sorted(enrichment.items()))]
-    if summary.get("quality_score") is not None:
-        flag = " (below threshold)" if summary.get("quality_below_threshold") else ""
-        lines += [
-            "",
-            f"Quality {_number(summary.get('quality_score'))}{flag}; "
-            f"whole dataset {_number(summary.get('dataset_quality_score'))}.",
-        ]
+    if summary.enrichment:
+        sources = sorted(summary.enrichment.items())
+        lines += ["", "Enrichment: " + "; ".join(f"{source} {counts}" for source, counts in sources)]
+    if summary.quality is not None:
+        flag = " (below threshold)" if summary.below_threshold else ""
+        dataset = summary.dataset_quality.score if summary.dataset_quality is not None else None
+        lines += ["", f"Quality {_number(summary.quality.score)}{flag}; whole dataset {_number(dataset)}."]
     if timings:
         lines += ["", "Timings: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items())]
     return "\n".join(lines)
 
 
-def quality_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    quality = summary.get("quality") or {}
-    return [
-        {"dimension": name, "percent": round(float(quality[name]), 2)}
-        for name in QUALITY_DIMENSIONS
-        if quality.get(name) is not None
-    ]
+def quality_rows(summary: RunSummary) -> list[dict[str, Any]]:
+    if summary.quality is None:
+        return []
+    scores = summary.quality.model_dump()
+    return [{"dimension": name, "percent": round(float(scores[name]), 2)} for name in QUALITY_DIMENSIONS]
 
 
-def kpi_rows(kpis: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"kpi": name, "value": "" if value is None else str(value)} for name, value in kpis.items()]
+def kpi_rows(kpis: GoldKpis) -> list[dict[str, Any]]:
+    return [{"kpi": name, "value": "" if value is None else str(value)} for name, value in kpis.model_dump().items()]
 
 
 def failure_markdown(file_name: str, reason: str, retryable: bool, attempts: int, destination: str | None) -> str:

@@ -1,9 +1,9 @@
-"""Thin tasks for the service's side of a file run: moving the file, artifacts, the quality event."""
+"""Thin tasks for the service: moving a file after its run, its artifacts, the quality event, and the steps the
+scheduled flows run on a warehouse they hold."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -12,14 +12,16 @@ from prefect.runtime import deployment, flow_run
 
 from deployments import lifecycle, reporting
 from deployments.names import QUALITY_EVENT
-from deployments.settings import ServiceSettings
 from medallion import steps
-from medallion.settings import Settings
+from medallion.quality import QualityScores
+from medallion.runs import GoldKpis, RunSummary
+from medallion.settings import PipelineSettings, Settings
+from medallion.warehouse import Warehouse
 
 
 @task(name="move-to-processed")
-def processed_file(path: str, settings: Settings, loaded: lifecycle.Signature | None) -> str | None:
-    destination = lifecycle.move_to_processed(Path(path), settings, expected=loaded)
+def processed_file(path: str, pipeline: PipelineSettings, loaded: lifecycle.Signature | None) -> str | None:
+    destination = lifecycle.move_to_processed(Path(path), pipeline, expected=loaded)
     if destination is None:
         get_run_logger().info("%s left where it is (outside the watched folders, or changed since)", path)
         return None
@@ -29,12 +31,7 @@ def processed_file(path: str, settings: Settings, loaded: lifecycle.Signature | 
 
 @task(name="move-to-errors")
 def errored_file(
-    path: str,
-    error: BaseException,
-    attempts: int,
-    settings: Settings,
-    service: ServiceSettings,
-    loaded: lifecycle.Signature | None,
+    path: str, error: BaseException, attempts: int, settings: Settings, loaded: lifecycle.Signature | None
 ) -> str | None:
     source = Path(path)
     record = lifecycle.error_record(
@@ -43,10 +40,10 @@ def errored_file(
         attempts=attempts,
         flow_run_id=flow_run.get_id(),
         deployment=_deployment_name(),
-        service=service,
+        service=settings.service,
         sha256=lifecycle.content_sha256(source) if source.is_file() else None,
     )
-    destination = lifecycle.move_to_errors(source, settings, record, expected=loaded)
+    destination = lifecycle.move_to_errors(source, settings.pipeline, record, expected=loaded)
     logger = get_run_logger()
     if destination is None:
         logger.info("%s left where it is (outside the watched folders, or changed since)", path)
@@ -64,8 +61,8 @@ def errored_file(
 
 
 @task(name="publish-artifacts")
-def file_artifacts(summary: dict[str, Any], destination: str | None, timings: dict[str, float]) -> None:
-    name = str(summary.get("file_name", "file"))
+def file_artifacts(summary: RunSummary, destination: str | None, timings: dict[str, float]) -> None:
+    name = summary.file_name
     _ = create_markdown_artifact(
         key=reporting.artifact_key("medallion-file-summary"),
         markdown=reporting.file_summary_markdown(summary, _deployment_name(), timings, destination),
@@ -78,11 +75,10 @@ def file_artifacts(summary: dict[str, Any], destination: str | None, timings: di
             table=quality_rows,
             description=f"Quality dimensions of {name}",
         )
-    kpis = summary.get("gold_kpis")
-    if kpis:
+    if summary.gold is not None:
         _ = create_table_artifact(
             key=reporting.artifact_key("medallion-gold-kpis"),
-            table=reporting.kpi_rows(kpis),
+            table=reporting.kpi_rows(summary.gold),
             description=f"Gold KPIs after {name}",
         )
 
@@ -114,21 +110,21 @@ def _deployment_name() -> str | None:
 
 
 @task(name="gold", retries=2, retry_delay_seconds=2)
-def gold_rebuild(settings: Settings) -> dict[str, Any]:
-    kpis = steps.load_gold(settings)
-    get_run_logger().info("gold rebuilt: net revenue %s over %s orders", kpis.get("net_revenue"), kpis.get("orders"))
-    return {key: None if value is None else str(value) for key, value in kpis.items()}
+def gold_rebuild(warehouse: Warehouse, pipeline: PipelineSettings) -> GoldKpis:
+    kpis = steps.load_gold(warehouse, pipeline)
+    get_run_logger().info("gold rebuilt: net revenue %s over %s orders", kpis.net_revenue, kpis.orders)
+    return kpis
 
 
 @task(name="dataset-quality", retries=2, retry_delay_seconds=2)
-def dataset_quality(settings: Settings) -> dict[str, float]:
-    scores = steps.score_dataset(settings)
+def dataset_quality(warehouse: Warehouse, pipeline: PipelineSettings) -> QualityScores:
+    scores = steps.score_dataset(warehouse, pipeline)
     get_run_logger().info("whole silver table scores %.1f: %s", scores.score, scores.model_dump())
-    return scores.model_dump()
+    return scores
 
 
 @task(name="silver-rebuild")
-def silver_rebuild(settings: Settings) -> dict[str, int]:
-    report = steps.rebuild_silver(settings)
+def silver_rebuild(warehouse: Warehouse, pipeline: PipelineSettings) -> steps.RebuildReport:
+    report = steps.rebuild_silver(warehouse, pipeline)
     get_run_logger().info("silver rebuilt from bronze: %s", report)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from pathlib import Path
@@ -74,6 +75,21 @@ def test_a_small_file_loads_moves_to_processed_and_publishes_artifacts(service: 
     kpis = pl.read_parquet(service.env["GOLD_EXPORT_PATH"] + "/kpis.parquet")
     orders = service.query("SELECT count(DISTINCT invoice_no) FROM silver.transactions")[0][0]
     assert kpis["orders"][0] == orders
+
+
+def test_a_tsv_and_a_gzipped_txt_are_both_picked_up_and_loaded(service: Service) -> None:
+    tabbed = csv_text(uci_rows(760000, 8)).replace(",", "\t")
+    drop(service, "till export.tsv", tabbed)
+    gzipped = service.root / "outbox" / "till export.txt.gz"
+    gzipped.write_bytes(gzip.compress(csv_text(uci_rows(761000, 9)).encode("utf-8")))
+    os.replace(gzipped, service.raw / gzipped.name)
+
+    loaded = {"till export.tsv": 8, "till export.txt.gz": 9}
+    wait_until(lambda: set(loaded) <= set(service.processed_files()), RUN_DEADLINE_S, "both files in processed")
+    for name, rows in loaded.items():
+        assert final_states(service, name) == ["COMPLETED"]
+        assert ledger(service, name)[0][:3] == ("loaded", rows, rows)
+        assert silver_rows_of(service, name) == rows
 
 
 def test_a_bad_file_goes_to_errors_with_its_reason_and_is_not_retried(service: Service) -> None:
