@@ -1,5 +1,5 @@
 """Bronze in a real DuckDB file: DuckDB reading CSV itself, row lineage, exact repeats, inconsistent invoices,
-and the quality counts the warehouse takes from silver."""
+the quality counts the warehouse takes from silver, and the migrations that bring any warehouse to its schema."""
 
 from __future__ import annotations
 

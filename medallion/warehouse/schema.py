@@ -31,8 +31,8 @@ _REJECTED_COLUMNS = """
 
 # silver.lines with silver.DERIVED_COLUMNS, which gold reads.
 LINES_VIEW = "silver.lines_derived"
-LINES_VIEW_SQL = f"CREATE OR REPLACE VIEW {LINES_VIEW} AS {silver.with_derived_columns('silver.lines')}"
-SILVER_VIEW_SQL = f"""CREATE OR REPLACE VIEW silver.transactions AS
+_LINES_VIEW_SQL = f"CREATE OR REPLACE VIEW {LINES_VIEW} AS {silver.with_derived_columns('silver.lines')}"
+_SILVER_VIEW_SQL = f"""CREATE OR REPLACE VIEW silver.transactions AS
     SELECT f.file_id, l.row_number, f.file_name AS source_file, l.invoice_no, l.stock_code, l.description,
            l.quantity, l.unit_price, l.line_amount, f.currency, l.customer_id, l.country, l.country_raw,
            l.invoice_ts, l.invoice_date, l.year, l.month, l.quarter, l.day_of_week, l.is_weekend,
@@ -50,7 +50,7 @@ def rejected_table_sql(name: str) -> str:
     return f"CREATE TABLE {name} ({_REJECTED_COLUMNS})"
 
 
-TABLES_SQL = (
+_TABLES_SQL = (
     "CREATE SCHEMA IF NOT EXISTS bronze",
     "CREATE SCHEMA IF NOT EXISTS silver",
     "CREATE SCHEMA IF NOT EXISTS gold",
@@ -95,7 +95,7 @@ class Migration(NamedTuple):
 
 
 def _create_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    for statement in TABLES_SQL:
+    for statement in _TABLES_SQL:
         connection.execute(statement)
 
 
@@ -115,8 +115,8 @@ def _upgrade_unversioned_layouts(connection: duckdb.DuckDBPyConnection) -> None:
 
 def _create_views(connection: duckdb.DuckDBPyConnection) -> None:
     refresh_bronze_view(connection)
-    connection.execute(LINES_VIEW_SQL)
-    connection.execute(SILVER_VIEW_SQL)
+    connection.execute(_LINES_VIEW_SQL)
+    connection.execute(_SILVER_VIEW_SQL)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
