@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import polars as pl
 
@@ -100,27 +101,39 @@ def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | N
     records: list[list[str | None]] = []
     row_number = 0
     with text_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=profile.delimiter)
-        try:
-            next(reader, None)
-            for fields in reader:
-                row_number += 1
-                problem = None
-                if len(fields) > width:
-                    problem = "too_many_fields"
-                elif len(fields) < width:
-                    problem = "too_few_fields"
-                padded: list[str | None] = list(fields[:width]) + [None] * (width - len(fields))
-                records.append([*padded, problem])
-                if batch_rows is not None and len(records) >= batch_rows:
-                    yield _tolerant_frame(profile, records, row_number - len(records))
-                    records = []
-        except csv.Error as error:
-            raise BadInputError(f"{profile.file_name}: line {reader.line_num} is not readable CSV ({error})") from None
+        for fields in _records(handle, profile):
+            row_number += 1
+            problem = None
+            if len(fields) > width:
+                problem = "too_many_fields"
+            elif len(fields) < width:
+                problem = "too_few_fields"
+            padded: list[str | None] = list(fields[:width]) + [None] * (width - len(fields))
+            records.append([*padded, problem])
+            if batch_rows is not None and len(records) >= batch_rows:
+                yield _tolerant_frame(profile, records, row_number - len(records))
+                records = []
     if row_number == 0:
         raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
     if records:
         yield _tolerant_frame(profile, records, row_number - len(records))
+
+
+def _records(handle: TextIO, profile: FileProfile) -> Iterator[list[str]]:
+    """The data records after the header; a record the csv module cannot read (a quote left open over more than
+    its field size limit, say) is a BadInputError naming the line it starts on."""
+    reader = csv.reader(handle, delimiter=profile.delimiter)
+    start = 1
+    try:
+        next(reader, None)
+        start = reader.line_num + 1
+        for fields in reader:
+            yield fields
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise BadInputError(
+            f"{profile.file_name}: the record starting on line {start} is not readable CSV ({error})"
+        ) from None
 
 
 def _tolerant_frame(profile: FileProfile, records: list[list[str | None]], offset: int) -> pl.DataFrame:

@@ -88,21 +88,24 @@ class _Head:
 
     def __init__(self, file_name: str) -> None:
         self._file_name = file_name
+        self._first_line_end: int | None = None
         self.data = bytearray()
         self.done = False
 
     def take(self, chunk: bytes) -> None:
         if self.done:
             return
+        searched = len(self.data)
         self.data += chunk
-        line_break = LINE_BREAKS.search(self.data)
-        if line_break is None:
-            if len(self.data) > MAX_HEADER_BYTES:
-                raise BadInputError(
-                    f"{self._file_name}: no line break in the first {MAX_HEADER_BYTES // 2**20} MiB, not a CSV file"
-                )
-            return
-        limit = max(HEAD_BYTES, line_break.end())
+        if self._first_line_end is None:
+            line_break = LINE_BREAKS.search(self.data, searched)
+            if line_break is None:
+                if len(self.data) > MAX_HEADER_BYTES:
+                    mebibytes = MAX_HEADER_BYTES // 2**20
+                    raise BadInputError(f"{self._file_name}: no line break in the first {mebibytes} MiB; not a CSV")
+                return
+            self._first_line_end = line_break.end()
+        limit = max(HEAD_BYTES, self._first_line_end)
         if len(self.data) >= limit:
             del self.data[limit:]
             self.done = True

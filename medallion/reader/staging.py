@@ -31,9 +31,13 @@ def plain_utf8_copy(profile: FileProfile, staging_dir: Path) -> Path:
     staging_dir.mkdir(parents=True, exist_ok=True)
     target = staging_dir / f"{profile.file_id}.csv"
     chunks = content_chunks(profile.path, profile.compressed)
-    with target.open("wb") as sink:
-        for block in _utf8_blocks(chunks, profile.encoding):
-            sink.write(block)
+    try:
+        with target.open("wb") as sink:
+            for block in _utf8_blocks(chunks, profile.encoding):
+                sink.write(block)
+    except BaseException:
+        target.unlink(missing_ok=True)  # a file found bad half way leaves no partial copy behind
+        raise
     return target
 
 
