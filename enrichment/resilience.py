@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from enrichment.redaction import redact
-from enrichment.settings import EnrichmentSettings
+from medallion.settings import EnrichmentSettings
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +227,11 @@ class SourceGuard:
         )
         try:
             result: T = await retrying(self._attempt, request)
-        except (PermanentSourceError, BudgetExhaustedError) as error:
-            if isinstance(error, PermanentSourceError):
-                self.breaker.open_for_run(str(error))
+        except PermanentSourceError as error:
+            self.breaker.open_for_run(str(error))
+            raise
+        except (BudgetExhaustedError, CircuitOpenError):
+            # Nothing was sent for this lookup, so the source did not fail.
             raise
         except RequestRejectedError:
             self.breaker.record_success()
@@ -241,10 +243,13 @@ class SourceGuard:
         return result
 
     async def _attempt(self, request: Callable[[], Awaitable[T]]) -> T:
-        self.breaker.check()
-        self.budget.spend()
         async with self.concurrency:
+            # Checked again after each wait: another lookup may have disabled the source meanwhile, and then
+            # this request must neither be sent nor spend the budget.
+            self.breaker.check()
             await self.limiter.acquire()
+            self.breaker.check()
+            self.budget.spend()
             self.attempts += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)

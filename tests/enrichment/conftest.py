@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from enrichment.settings import EnrichmentSettings
-from medallion.warehouse import open_warehouse
+from medallion.settings import EnrichmentSettings, load_settings
+from medallion.warehouse import Warehouse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SECRET = "sk-test-0123456789abcdef"
@@ -96,22 +96,28 @@ def silver_rows(rows: list[tuple[str, str | None, float, str, date]]) -> list[tu
     return full
 
 
+def open_warehouse(path: Path) -> Warehouse:
+    return Warehouse(load_settings(WAREHOUSE_PATH=str(path)).pipeline)
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A real, empty warehouse."""
-    with open_warehouse(tmp_path / "warehouse.duckdb") as con:
-        yield con
+    """A connection to a real, empty warehouse."""
+    with open_warehouse(tmp_path / "warehouse.duckdb") as held, held.connection() as connection:
+        yield connection
 
 
-def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None, float, str, date]]) -> None:
+def load_silver(connection: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None, float, str, date]]) -> None:
     """`silver_rows` of one file, "file-1", added to a warehouse: its ledger row (once) and silver's lines."""
-    con.execute(
+    connection.execute(
         """INSERT INTO ops.files (file_id, file_name, status, file_key, currency)
            VALUES ('file-1', 'sample.csv', 'loaded', nextval('ops.file_keys'), 'GBP') ON CONFLICT DO NOTHING"""
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE received ({SILVER_COLUMNS})")
-    con.executemany("INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows))
-    con.execute(
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE received ({SILVER_COLUMNS})")
+    connection.executemany(
+        "INSERT INTO received VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", silver_rows(rows)
+    )
+    connection.execute(
         """INSERT INTO silver.lines BY NAME
            SELECT f.file_key, r.* EXCLUDE (file_id, source_file, currency, invoice_date), false AS is_non_product
            FROM received r JOIN ops.files f USING (file_id)"""
@@ -120,5 +126,5 @@ def load_silver(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str | None
 
 def load_warehouse_silver(path: Path, rows: list[tuple[str, str | None, float, str, date]]) -> None:
     """`load_silver` into the warehouse at `path`."""
-    with open_warehouse(path) as con:
-        load_silver(con, rows)
+    with open_warehouse(path) as held, held.connection() as connection:
+        load_silver(connection, rows)

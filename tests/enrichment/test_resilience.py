@@ -10,10 +10,10 @@ from enrichment.resilience import (
     BudgetExhaustedError,
     CircuitBreaker,
     CircuitOpenError,
+    PermanentSourceError,
     RetryableSourceError,
     SourceGuard,
 )
-from enrichment.settings import EnrichmentSettings
 
 from .conftest import SECRET, FakeClock, fast_settings
 
@@ -79,6 +79,26 @@ def test_budget_stops_requests_and_retries_spend_it(clock: FakeClock) -> None:
     assert guard.budget.remaining == 0
 
 
+def test_a_source_disabled_mid_run_is_sent_nothing_more_and_spends_no_budget(clock: FakeClock) -> None:
+    guard = SourceGuard("rates", fast_settings(batch_size=3), clock, budget=100)
+    sent = 0
+
+    async def rejected() -> int:
+        nonlocal sent
+        sent += 1
+        await asyncio.sleep(0)
+        raise PermanentSourceError("rates", "error-type invalid-key (HTTP 401)")
+
+    async def many() -> list[int | BaseException]:
+        return await asyncio.gather(*(guard.call(rejected) for _ in range(20)), return_exceptions=True)
+
+    outcomes = asyncio.run(many())
+    # Only the requests already in flight when the first 401 came back were sent.
+    assert sent == guard.attempts == guard.budget.spent == 3
+    assert sum(isinstance(outcome, CircuitOpenError) for outcome in outcomes) == 17
+    assert guard.breaker.state is BreakerState.OPEN
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -93,13 +113,3 @@ def test_redaction_removes_keys(text: str) -> None:
     assert SECRET not in cleaned
     assert "another-key-42" not in cleaned
     assert "***" in cleaned
-
-
-def test_settings_from_core_settings_object() -> None:
-    from medallion.settings import load_settings
-
-    core = load_settings(CURRENCY_API_KEY=SECRET, ENRICHMENT_BATCH_SIZE=4, ENABLE_EXTERNAL_ENRICHMENT=True)
-    settings = EnrichmentSettings.from_settings(core)
-    assert (settings.enabled, settings.batch_size, settings.secrets()) == (True, 4, [SECRET])
-    assert SECRET not in repr(settings)
-    assert settings.currency_requests_per_month == 1500
