@@ -29,7 +29,7 @@ SCHEMA_SQL = (
 )
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
@@ -46,13 +46,13 @@ class ApiCache:
         row = self.con.execute(
             "SELECT payload FROM enrichment.api_cache WHERE source = ? AND cache_key = ? "
             "AND (expires_at IS NULL OR expires_at > ?)",
-            [source, key, _naive_utc(now)],
+            [source, key, naive_utc(now)],
         ).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, source: str, key: str, payload: Any, now: datetime, ttl_s: int | None) -> None:
         text = redact(json.dumps(payload, default=str, sort_keys=True), self.secrets)
-        fetched = _naive_utc(now)
+        fetched = naive_utc(now)
         expires = None if ttl_s is None else fetched + timedelta(seconds=ttl_s)
         self.con.execute(
             "INSERT OR REPLACE INTO enrichment.api_cache VALUES (?, ?, ?, ?, ?)",

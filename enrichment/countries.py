@@ -1,61 +1,19 @@
-"""Country facts: the `countryinfo` offline twin, the alias table files need, the REST Countries v5 client."""
+"""Country facts: the dimension's record, the helpers both twins share, and the `countryinfo` offline twin."""
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
-from countryinfo import CountryInfo
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from countryinfo import CountryInfo, CountryNotFoundError
+from pydantic import BaseModel, ConfigDict
 
-from enrichment.redaction import redact
-from enrichment.resilience import (
-    NotFoundError,
-    PermanentSourceError,
-    RetryableSourceError,
-    SourceGuard,
-    check_response,
-)
+from enrichment.lookup import Lookup, offline_lookup
+from medallion.countries import standard_country
 
 COUNTRYINFO_SOURCE = "countryinfo_offline"
-RESTCOUNTRIES_SOURCE = "restcountries_v5"
 UNMAPPED_SOURCE = "unmapped"
-
-COUNTRY_ALIASES: dict[str, str] = {
-    "eire": "Ireland",
-    "republic of ireland": "Ireland",
-    "rsa": "South Africa",
-    "republic of south africa": "South Africa",
-    "usa": "United States",
-    "us": "United States",
-    "united states of america": "United States",
-    "uk": "United Kingdom",
-    "great britain": "United Kingdom",
-    "england": "United Kingdom",
-    "scotland": "United Kingdom",
-    "wales": "United Kingdom",
-    "northern ireland": "United Kingdom",
-    "czechia": "Czech Republic",
-    "uae": "United Arab Emirates",
-    "korea": "South Korea",
-    "republic of korea": "South Korea",
-    "holland": "Netherlands",
-    "the netherlands": "Netherlands",
-    "russian federation": "Russia",
-    "hong kong sar": "Hong Kong",
-}
-
-NOT_COUNTRIES: dict[str, str] = {
-    "channel islands": "not one country: Jersey and Guernsey are separate Crown Dependencies",
-    "european community": "not one country: a group of European states",
-    "european union": "not one country: a group of European states",
-    "west indies": "not one country: a Caribbean region of many states",
-    "unspecified": "no country given in the source file",
-    "unknown": "no country given in the source file",
-    "": "no country given in the source file",
-}
 
 _CONTINENT_OF_REGION = {
     "Europe": "Europe",
@@ -93,21 +51,6 @@ class CountryRecord(BaseModel):
     lng: float | None = None
     source: str
     unmapped_reason: str | None = None
-
-    def for_country(self, country: str) -> CountryRecord:
-        return self.model_copy(update={"country": country})
-
-
-def _key(name: str) -> str:
-    return " ".join(name.replace("_", " ").split()).casefold()
-
-
-def canonical_country(name: str) -> tuple[str | None, str | None]:
-    """Map a country as written in a file to the name to look up, or to the reason it is not a country."""
-    key = _key(name)
-    if key in NOT_COUNTRIES:
-        return None, NOT_COUNTRIES[key]
-    return COUNTRY_ALIASES.get(key, " ".join(name.split())), None
 
 
 def unmapped(country: str, reason: str) -> CountryRecord:
@@ -158,38 +101,44 @@ def continent_of(region: str | None, subregion: str | None, lat: float | None) -
 class OfflineCountries:
     """Offline twin: country facts from the `countryinfo` package."""
 
-    source = COUNTRYINFO_SOURCE
+    def lookup(self, keys: Sequence[str]) -> Lookup[CountryRecord]:
+        return offline_lookup([self.facts_of(country) for country in keys])
 
-    def lookup(self, country: str) -> CountryRecord:
-        query, reason = canonical_country(country)
+    def facts_of(self, country: str) -> CountryRecord:
+        """The facts of a country as written; a name that is no country, or one unknown, is unmapped with a reason."""
+        query, reason = standard_country(country)
         if query is None:
             return unmapped(country, reason or "not a country")
         try:
             info: dict[str, Any] = dict(CountryInfo(query).info())
-        except (KeyError, ValueError, AttributeError):
+        except (CountryNotFoundError, KeyError, ValueError, AttributeError):
             return unmapped(country, f"no country called {query!r} in countryinfo")
-        iso = info.get("ISO") or {}
-        latlng = info.get("latlng") or [None, None]
-        lat, lng = (latlng + [None, None])[:2]
-        name = info.get("name")
-        capital = info.get("capital")
-        return CountryRecord(
-            country=country,
-            iso2=iso.get("alpha2"),
-            iso3=iso.get("alpha3"),
-            official_name=_official_name(name, info.get("altSpellings") or []),
-            common_name=name,
-            region=info.get("region") or None,
-            subregion=info.get("subregion") or None,
-            continent=continent_of(info.get("region"), info.get("subregion"), lat),
-            capital=capital if isinstance(capital, str) and capital else None,
-            population=info.get("population"),
-            area=info.get("area"),
-            timezone=main_timezone(info.get("timezones") or [], lng),
-            lat=lat,
-            lng=lng,
-            source=COUNTRYINFO_SOURCE,
-        )
+        return _record_from_countryinfo(country, info)
+
+
+def _record_from_countryinfo(country: str, info: dict[str, Any]) -> CountryRecord:
+    iso = info.get("ISO") or {}
+    latlng = info.get("latlng") or [None, None]
+    lat, lng = (latlng + [None, None])[:2]
+    name = info.get("name")
+    capital = info.get("capital")
+    return CountryRecord(
+        country=country,
+        iso2=iso.get("alpha2"),
+        iso3=iso.get("alpha3"),
+        official_name=_official_name(name, info.get("altSpellings") or []),
+        common_name=name,
+        region=info.get("region") or None,
+        subregion=info.get("subregion") or None,
+        continent=continent_of(info.get("region"), info.get("subregion"), lat),
+        capital=capital if isinstance(capital, str) and capital else None,
+        population=info.get("population"),
+        area=info.get("area"),
+        timezone=main_timezone(info.get("timezones") or [], lng),
+        lat=lat,
+        lng=lng,
+        source=COUNTRYINFO_SOURCE,
+    )
 
 
 def _official_name(name: str | None, spellings: list[str]) -> str | None:
@@ -197,123 +146,3 @@ def _official_name(name: str | None, spellings: list[str]) -> str | None:
         if spelling.isascii() and len(spelling) > len(name or "") and _OFFICIAL_WORDS.search(spelling):
             return spelling
     return name
-
-
-class RestCountriesName(BaseModel):
-    common: str
-    official: str | None = None
-
-
-class RestCountriesObject(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: RestCountriesName
-    cca2: str | None = None
-    cca3: str | None = None
-    capital: list[str] = Field(default_factory=list)
-    region: str | None = None
-    subregion: str | None = None
-    continents: list[str] = Field(default_factory=list)
-    population: int | None = None
-    area: float | None = None
-    timezones: list[str] = Field(default_factory=list)
-    latlng: list[float] = Field(default_factory=list)
-
-
-class RestCountriesData(BaseModel):
-    objects: list[RestCountriesObject] = Field(default_factory=list)
-
-
-class RestCountriesEnvelope(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    success: bool
-    data: RestCountriesData | None = None
-    errors: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def parse_countries_response(
-    response: httpx.Response, query: str, *, secrets: tuple[str, ...], now: Any
-) -> RestCountriesObject:
-    """The one place where a REST Countries v5 body becomes a typed record or a SourceError."""
-    source = RESTCOUNTRIES_SOURCE
-    url = redact(str(response.request.url), secrets)
-    try:
-        body = response.json() if response.content else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-        if response.status_code < 400:
-            raise RetryableSourceError(source, f"malformed JSON from {url}", status=response.status_code) from None
-    if isinstance(body, dict) and body.get("success") is False:
-        messages = "; ".join(str(error.get("message", "")) for error in body.get("errors") or [])
-        message = redact(messages or "request failed", secrets)
-        if "deprecated" in message.casefold():
-            raise PermanentSourceError(source, f"{message} (set RESTCOUNTRIES_BASE_URL to the v5 host)")
-        if response.status_code < 400 or response.status_code in (401, 403):
-            raise PermanentSourceError(source, f"{message} (HTTP {response.status_code}) from {url}")
-    check_response(source, response, secrets=secrets, now=now)
-    try:
-        envelope = RestCountriesEnvelope.model_validate(body)
-    except ValidationError as error:
-        problem = redact(str(error).splitlines()[0], secrets)
-        raise RetryableSourceError(source, f"unexpected body from {url}: {problem}") from None
-    objects = envelope.data.objects if envelope.data else []
-    if not objects:
-        raise NotFoundError(source, f"no country matches {query!r}")
-    wanted = _key(query)
-    for candidate in objects:
-        names = {
-            _key(candidate.name.common),
-            _key(candidate.name.official or ""),
-            _key(candidate.cca2 or ""),
-            _key(candidate.cca3 or ""),
-        }
-        if wanted in names:
-            return candidate
-    return objects[0]
-
-
-def record_from_restcountries(country: str, found: RestCountriesObject) -> CountryRecord:
-    lat, lng = (list(found.latlng) + [None, None])[:2]
-    return CountryRecord(
-        country=country,
-        iso2=found.cca2,
-        iso3=found.cca3,
-        official_name=found.name.official or found.name.common,
-        common_name=found.name.common,
-        region=found.region,
-        subregion=found.subregion,
-        continent=found.continents[0] if found.continents else continent_of(found.region, found.subregion, lat),
-        capital=found.capital[0] if found.capital else None,
-        population=found.population,
-        area=found.area,
-        timezone=main_timezone(found.timezones, lng),
-        lat=lat,
-        lng=lng,
-        source=RESTCOUNTRIES_SOURCE,
-    )
-
-
-class RestCountriesClient:
-    """REST Countries v5 (`data.objects[]`, Bearer key); the only version still served."""
-
-    source = RESTCOUNTRIES_SOURCE
-
-    def __init__(self, client: httpx.AsyncClient, guard: SourceGuard, *, api_key: str, base_url: str) -> None:
-        self.client = client
-        self.guard = guard
-        self.api_key = api_key
-        self.url = f"{base_url.rstrip('/')}/countries/v5"
-
-    async def lookup(self, country: str) -> CountryRecord:
-        query, reason = canonical_country(country)
-        if query is None:
-            return unmapped(country, reason or "not a country")
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-
-        async def request() -> CountryRecord:
-            response = await self.client.get(self.url, params={"q": query}, headers=headers)
-            found = parse_countries_response(response, query, secrets=self.guard.secrets, now=self.guard.clock.now())
-            return record_from_restcountries(country, found)
-
-        return await self.guard.call(request)

@@ -1,16 +1,14 @@
-"""Product categories: a local whole-word categoriser and the Datamuse related-terms client."""
+"""Product categories from whole words: the dimension's key and record, the rules, and the offline twin."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from enrichment.redaction import redact
-from enrichment.resilience import RetryableSourceError, SourceGuard, check_response
+from enrichment.lookup import Lookup, offline_lookup
 from medallion.silver import is_non_product_code
 
 LOCAL_SOURCE = "local_rules"
@@ -199,8 +197,16 @@ _MAX_PHRASE_WORDS = max(len(phrase.split()) for phrase in PHRASES)
 _FILLER = frozenset("OF AND IN THE A WITH FOR SET PACK DESIGN ASSORTED SMALL MEDIUM LARGE JUMBO MINI".split())
 
 
+@dataclass(frozen=True)
+class ProductKey:
+    """A product as silver names it."""
+
+    stock_code: str | None
+    description: str | None
+
+
 class ProductRecord(BaseModel):
-    """One row of enrichment.products."""
+    """One row of enrichment.products, and the head noun to ask about when the rules leave it as other."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -302,42 +308,8 @@ def categorise_with_related(record: ProductRecord, related: Iterable[str]) -> Pr
     )
 
 
-class DatamuseWord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ProductRules:
+    """Offline twin: the whole-word rules alone."""
 
-    word: str
-    score: int | None = None
-    tags: list[str] = Field(default_factory=list)
-
-
-_DATAMUSE_BODY = TypeAdapter(list[DatamuseWord])
-
-
-def parse_datamuse_response(response: httpx.Response, *, now: object) -> list[str]:
-    """The one place where a Datamuse body becomes a list of related words (best first)."""
-    check_response(DATAMUSE_SOURCE, response, secrets=(), now=now)  # type: ignore[arg-type]
-    url = redact(str(response.request.url))
-    try:
-        words = _DATAMUSE_BODY.validate_python(response.json())
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError):
-        raise RetryableSourceError(DATAMUSE_SOURCE, f"malformed JSON from {url}") from None
-    return [item.word for item in words]
-
-
-class DatamuseClient:
-    """Related terms ("means like") from Datamuse, asked only for products the rules leave as other."""
-
-    source = DATAMUSE_SOURCE
-
-    def __init__(self, client: httpx.AsyncClient, guard: SourceGuard, *, base_url: str, max_words: int = 20) -> None:
-        self.client = client
-        self.guard = guard
-        self.url = f"{base_url.rstrip('/')}/words"
-        self.max_words = max_words
-
-    async def related_terms(self, term: str) -> list[str]:
-        async def request() -> list[str]:
-            response = await self.client.get(self.url, params={"ml": term, "max": self.max_words})
-            return parse_datamuse_response(response, now=self.guard.clock.now())
-
-        return await self.guard.call(request)
+    def lookup(self, keys: Sequence[ProductKey]) -> Lookup[ProductRecord]:
+        return offline_lookup([categorise(key.stock_code, key.description) for key in keys])

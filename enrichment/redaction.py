@@ -38,14 +38,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_HTTP_LOGGERS = (
-    "httpx",
-    "enrichment.resilience",
-    "enrichment.rates",
-    "enrichment.countries",
-    "enrichment.products",
-    "enrichment.dimensions",
-)
+# A logger's filter sees only the records logged on it, so each enrichment logger is named.
+_HTTP_LOGGERS = ("httpx", "enrichment.resilience", "enrichment.build")
 
 
 def install_log_redaction(secrets: Iterable[str]) -> RedactingFilter:

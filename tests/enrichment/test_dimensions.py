@@ -10,7 +10,8 @@ import httpx
 import pytest
 import respx
 
-from enrichment.dimensions import build_enrichment, enrichment_fingerprint, unmapped_countries
+from enrichment.build import build_enrichment
+from enrichment.dimensions import enrichment_fingerprint, unmapped_countries
 from enrichment.rates import EcbRates
 
 from .conftest import SECRET, FakeClock, api_fixture, fast_settings, load_silver
