@@ -183,7 +183,8 @@ class _VariablesSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         env_file = self.config.get("env_file")
-        from_file = dotenv_values(env_file, encoding="utf-8") if env_file and Path(env_file).is_file() else {}
+        path = Path(env_file) if isinstance(env_file, str | Path) else None
+        from_file = dotenv_values(path, encoding="utf-8") if path is not None and path.is_file() else {}
         variables = {name.upper(): value for name, value in from_file.items() if value is not None}
         variables.update({name.upper(): value for name, value in os.environ.items()})
         return {section: _section_values(model, variables) for section, model in _SECTIONS.items()}
@@ -227,7 +228,7 @@ def load_settings(**overrides: object) -> Settings:
             raise SettingsError(f"unknown setting {name}")
         sections[section][name] = value
     try:
-        return Settings(**{section: values for section, values in sections.items() if values})
+        return Settings.model_validate({section: values for section, values in sections.items() if values})
     except ValidationError as error:
         raise SettingsError("invalid setting " + "; ".join(_problems(error))) from None
 
