@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medallion import reader, steps, warehouse
+from medallion import reader
 from medallion.errors import MedallionError
+from medallion.runs import RunMode, RunStatus, RunSummary
 from medallion.settings import Settings, SettingsError, load_settings
+from medallion.warehouse import Warehouse, ledger
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="load one file into the warehouse (no Prefect server needed)")
     run.add_argument("path", type=Path)
-    run.add_argument("--mode", default="standard", choices=["standard", "large", "conservative"])
+    run.add_argument("--mode", default=RunMode.STANDARD.value, choices=[mode.value for mode in RunMode])
     commands.add_parser("status", help="show the file ledger")
     up = commands.add_parser("up", help="start the Prefect server, the served deployments and the watcher")
     up.add_argument("rest", nargs=argparse.REMAINDER)
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medallion: {error}", file=sys.stderr)
         return 2
     if arguments.command == "run":
-        return _run(arguments.path, arguments.mode, settings)
+        return _run(arguments.path, RunMode(arguments.mode), settings)
     if arguments.command == "status":
         return _status(settings)
     from deployments.service import main as service_main
@@ -37,16 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     return service_main(arguments.rest)
 
 
-def _run(path: Path, mode: str, settings: Settings) -> int:
+def _run(path: Path, mode: RunMode, settings: Settings) -> int:
     try:
         reader.head_profile(path)
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1
-    from flows.medallion import medallion
+    from prefect import flow
+
+    from flows.file_load import load_file
+
+    # A flow of its own around `load_file`, so the run uses the settings built here rather than building them again.
+    @flow(name="medallion", log_prints=False)
+    def medallion() -> RunSummary:
+        return load_file(str(path), settings, mode=mode)
 
     try:
-        summary = medallion(str(path), mode=mode)
+        summary = medallion()
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1
@@ -57,37 +66,37 @@ def _run(path: Path, mode: str, settings: Settings) -> int:
     return 0
 
 
-def summary_text(summary: dict[str, Any]) -> str:
+def summary_text(summary: RunSummary) -> str:
     """A short human summary of one flow run."""
-    if summary["status"] == "skipped":
+    if summary.status is RunStatus.SKIPPED:
         return (
-            f"{summary['file_name']}: already loaded (content {summary['file_id'][:12]}), nothing changed\n"
-            f"warehouse: {summary['warehouse']}"
+            f"{summary.file_name}: already loaded (content {summary.file_id[:12]}), nothing changed\n"
+            f"warehouse: {summary.warehouse}"
         )
-    reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary["rejected_by_reason"].items())
-    kpis = summary["gold_kpis"]
+    assert summary.quality is not None and summary.gold is not None, "a loaded run has scores and gold"
+    reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected_by_reason.items())
+    gold = summary.gold
     lines = [
-        f"{summary['file_name']}: loaded (content {summary['file_id'][:12]})",
-        f"  bronze     {summary['bronze_rows']:>12,} rows",
-        f"  silver     {summary['silver_rows']:>12,} rows",
-        f"  rejected   {summary['rejected_rows']:>12,} rows" + (f" ({reasons})" if reasons else ""),
-        f"  duplicates {summary['duplicate_rows']:>12,} rows removed",
-        f"  quality    {summary['quality_score']:>12.1f} / 100"
-        + ("  (below threshold)" if summary["quality_below_threshold"] else ""),
-        f"  gold       net revenue {kpis.get('net_revenue')}, {kpis.get('orders')} orders, "
-        f"{kpis.get('customers')} customers",
-        f"warehouse: {summary['warehouse']}",
+        f"{summary.file_name}: loaded (content {summary.file_id[:12]})",
+        f"  bronze     {summary.bronze_rows:>12,} rows",
+        f"  silver     {summary.silver_rows:>12,} rows",
+        f"  rejected   {summary.rejected_rows:>12,} rows" + (f" ({reasons})" if reasons else ""),
+        f"  duplicates {summary.duplicate_rows:>12,} rows removed",
+        f"  quality    {summary.quality.score:>12.1f} / 100"
+        + ("  (below threshold)" if summary.below_threshold else ""),
+        f"  gold       net revenue {gold.net_revenue}, {gold.orders} orders, {gold.customers} customers",
+        f"warehouse: {summary.warehouse}",
     ]
     return "\n".join(lines)
 
 
 def _status(settings: Settings) -> int:
-    if not settings.warehouse_path.exists():
-        print(f"no warehouse yet at {settings.warehouse_path}")
+    if not settings.pipeline.warehouse_path.exists():
+        print(f"no warehouse yet at {settings.pipeline.warehouse_path}")
         return 0
-    with steps.warehouse_connection(settings, read_only=True) as connection:
-        ledger = warehouse.file_ledger(connection)
-    print(ledger_text(ledger.rows(named=True)) if ledger.height else "the ledger is empty")
+    with Warehouse(settings.pipeline, read_only=True) as warehouse, warehouse.connection() as connection:
+        files = ledger.file_ledger(connection)
+    print(ledger_text(files.rows(named=True)) if files.height else "the ledger is empty")
     return 0
 
 

@@ -19,3 +19,8 @@ class WarehouseBusyError(MedallionError):
     """Another process held the warehouse for longer than the lock timeout."""
 
     retryable = True
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether running the same file again could succeed: only our own errors know; any other may be transient."""
+    return error.retryable if isinstance(error, MedallionError) else True

@@ -1,4 +1,4 @@
-"""What a file run may do (its mode) and what it reports (its summary): the models the CLI, artifacts and service read."""
+"""What a file run may do (its mode) and what it reports (its summary), as the CLI, artifacts and service read them."""
 
 from __future__ import annotations
 

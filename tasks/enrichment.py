@@ -11,22 +11,28 @@ from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
+from enrichment.build import EnrichmentStats
 from medallion import steps
-from medallion.settings import Settings
+from medallion.settings import EnrichmentSettings
+from medallion.warehouse import Warehouse
+from tasks.layers import retry_unless_bad_input
+
+SOURCES = ("rates", "countries", "products")
+ANSWERS = ("live", "cached", "offline", "failed")
 
 
 def _marker(key: str) -> Path:
     return Path(PREFECT_LOCAL_STORAGE_PATH.value()) / f"{key}.done"
 
 
-def _state_key(settings: Settings, live: bool, fingerprint: str) -> str:
+def _state_key(warehouse: Warehouse, settings: EnrichmentSettings, live: bool, fingerprint: str) -> str:
     sources = "|".join(
         (
             settings.exchangerate_api_base_url,
             settings.open_er_api_base_url,
             settings.restcountries_base_url,
             settings.datamuse_base_url,
-            str(settings.warehouse_path.resolve()),
+            warehouse.describe(),
         )
     )
     mode = "live" if live else "offline"
@@ -39,12 +45,23 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     Prefect 2 fails a cache hit whose result file is gone, so a key is offered only while the marker written
     beside the results by the last run is still there: wiping the result storage wipes the markers too.
     """
-    settings: Settings = parameters["settings"]
-    pending, fingerprint = steps.enrichment_state(settings)
-    if any(pending.values()):
+    warehouse: Warehouse = parameters["warehouse"]
+    state = steps.enrichment_state(warehouse)
+    if not state.complete:
         return None
-    key = _state_key(settings, parameters["live"], fingerprint)
+    key = _state_key(warehouse, parameters["settings"], parameters["live"], state.fingerprint)
     return key if _marker(key).exists() else None
+
+
+def lookups_in_words(stats: EnrichmentStats) -> str:
+    """Each source's lookups by where the answer came from, e.g. `rates: 3 live, 2 cached`."""
+    parts = []
+    for name in SOURCES:
+        source = getattr(stats, name)
+        answers = ", ".join(f"{count} {answer}" for answer in ANSWERS if (count := getattr(source, answer)))
+        requests = f" ({source.requests} requests, {source.retries} retries)" if source.requests else ""
+        parts.append(f"{name}: {answers or 'nothing to look up'}{requests}")
+    return "; ".join(parts)
 
 
 @task(
@@ -53,20 +70,17 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     cache_expiration=timedelta(hours=1),
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_unless_bad_input,
+    # A cache hit returns the stored result, so the result must be stored.
     persist_result=True,
-    result_serializer="json",
 )
-def enrichment_layer(settings: Settings, live: bool) -> dict[str, Any]:
+def enrichment_layer(warehouse: Warehouse, settings: EnrichmentSettings, live: bool) -> EnrichmentStats:
     """Fill the rate, country and product dimensions and the enriched view; returns the lookup counts."""
-    stats = steps.enrich_silver(settings, live=live)
-    pending, fingerprint = steps.enrichment_state(settings)
-    if not any(pending.values()):
-        marker = _marker(_state_key(settings, live, fingerprint))
+    stats = steps.enrich_silver(warehouse, settings, live=live)
+    state = steps.enrichment_state(warehouse)
+    if state.complete:
+        marker = _marker(_state_key(warehouse, settings, live, state.fingerprint))
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-    get_run_logger().info(
-        "enrichment (%s): %s",
-        "live" if live else "offline",
-        {source: stats[source] for source in ("rates", "countries", "products")},
-    )
+    get_run_logger().info("enrichment (%s): %s", "live" if live else "offline", lookups_in_words(stats))
     return stats

@@ -1,0 +1,173 @@
+"""Bronze: every row of a file landed as text with its lineage, once per content; and a failed file's ledger row."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from pydantic import BaseModel
+
+from medallion import reader
+from medallion.errors import BadInputError, is_retryable
+from medallion.settings import PipelineSettings
+from medallion.warehouse import Warehouse, bronze, ledger, sql
+
+
+class BronzeReport(BaseModel):
+    file_id: str
+    file_name: str
+    size_bytes: int
+    layout: str
+    encoding: str
+    bronze_rows: int
+    skipped: bool
+    started_at: datetime
+
+
+def load_bronze(
+    warehouse: Warehouse, path: Path, pipeline: PipelineSettings, *, flow_run_id: str | None = None
+) -> BronzeReport:
+    """Land every row of the file as text with its lineage; content already loaded is a no-op.
+
+    DuckDB reads a CSV file while another thread hashes it (the hash names the file), unless a loaded file of the
+    same name and size suggests a repeat: that file is hashed first, so a repeat is skipped without a read. An
+    Excel workbook's profile comes whole from the start.
+    """
+    started_at = sql.now()
+    head = reader.head_profile(path)
+    with warehouse.connection() as connection:
+        if head.file_id or ledger.loaded_file_like(connection, head):
+            profile = head if head.file_id else reader.profile_file(path)
+            return _profiled_bronze(connection, profile, pipeline, flow_run_id=flow_run_id, started_at=started_at)
+        return _bronze_read_while_hashed(
+            connection, path, head, pipeline, flow_run_id=flow_run_id, started_at=started_at
+        )
+
+
+def _profiled_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    profile: reader.FileProfile,
+    pipeline: PipelineSettings,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> BronzeReport:
+    """A wholly profiled file: skipped when its content is loaded already, else published."""
+    record = ledger.file_record(connection, profile.file_id)
+    if record is not None and record["status"] == "loaded":
+        return _bronze_report(profile, int(record["bronze_rows"] or 0), started_at, skipped=True)
+    count = _publish_profiled_bronze(connection, profile, pipeline, flow_run_id=flow_run_id, started_at=started_at)
+    return _bronze_report(profile, count, started_at, skipped=False)
+
+
+def _bronze_read_while_hashed(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: reader.FileProfile,
+    pipeline: PipelineSettings,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> BronzeReport:
+    """DuckDB reads the CSV file under a staging name while another thread hashes it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+        profiling = pool.submit(reader.profile_file, path)
+        try:
+            count = bronze.publish_bronze(
+                connection, head, None, flow_run_id=flow_run_id, started_at=started_at, identify=profiling.result
+            )
+        except bronze.AlreadyLoaded as loaded:
+            return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
+        except reader.TolerantParseNeeded:
+            # DuckDB's strict reader refused the file, or the whole file reads otherwise than its head (Latin-1
+            # after a UTF-8 head, say). The strict reader is tried again only in the second case.
+            profile = profiling.result()
+            count = _publish_profiled_bronze(
+                connection,
+                profile,
+                pipeline,
+                flow_run_id=flow_run_id,
+                started_at=started_at,
+                strict=not reader.read_alike(head, profile),
+            )
+        except BadInputError as error:
+            # The file has no data rows, or hashing it found it bad: that error is raised again here, and a
+            # file without a whole profile has no ledger entry.
+            profile = profiling.result()
+            ledger.record_failure(
+                connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+            )
+            raise
+        else:
+            profile = profiling.result()
+    return _bronze_report(profile, count, started_at, skipped=False)
+
+
+def _bronze_report(profile: reader.FileProfile, rows: int, started_at: datetime, *, skipped: bool) -> BronzeReport:
+    return BronzeReport(
+        file_id=profile.file_id,
+        file_name=profile.file_name,
+        size_bytes=profile.size_bytes,
+        layout=profile.layout,
+        encoding=profile.encoding,
+        bronze_rows=rows,
+        skipped=skipped,
+        started_at=started_at,
+    )
+
+
+def _publish_profiled_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    profile: reader.FileProfile,
+    pipeline: PipelineSettings,
+    *,
+    flow_run_id: str | None,
+    started_at: datetime,
+    strict: bool = True,
+) -> int:
+    """Publish a wholly profiled file's bronze rows with the fastest reader that takes it: DuckDB's own strict CSV
+    reader (unless `strict` is False: it has refused this file already), then Polars' batched reader (mixed line
+    endings, say), then the tolerant reader that keeps and marks lines with a wrong field count. Excel workbooks
+    come through Polars. A reader that gives up has written nothing; a bad file is recorded failed in the ledger
+    and raised."""
+    try:
+        if profile.file_format == "csv" and strict:
+            try:
+                return bronze.publish_bronze(connection, profile, None, flow_run_id=flow_run_id, started_at=started_at)
+            except reader.TolerantParseNeeded:
+                pass
+        with reader.readable_text(profile, pipeline.staging_path) as text_path:
+            try:
+                batches = reader.row_batches(profile, text_path, pipeline.batch_rows)
+                return bronze.publish_bronze(
+                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+                )
+            except reader.TolerantParseNeeded:
+                batches = reader.row_batches(profile, text_path, pipeline.batch_rows, tolerant=True)
+                return bronze.publish_bronze(
+                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
+                )
+    except BadInputError as error:
+        ledger.record_failure(
+            connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+        )
+        raise
+
+
+def record_file_failure(warehouse: Warehouse, path: Path, error: BaseException, *, flow_run_id: str | None) -> None:
+    """Note in the ledger that a file failed after its profile was known, leaving no partial file in silver."""
+    try:
+        profile = reader.profile_file(path)
+    except BadInputError:
+        return
+    with warehouse.connection() as connection:
+        ledger.record_failure(
+            connection,
+            profile,
+            f"{type(error).__name__}: {error}",
+            retryable=is_retryable(error),
+            flow_run_id=flow_run_id,
+            started_at=sql.now(),
+        )

@@ -1,0 +1,54 @@
+"""Quality: a file's scores and the whole dataset's, recorded in the quality history."""
+
+from __future__ import annotations
+
+import duckdb
+from pydantic import BaseModel
+
+from medallion import quality
+from medallion.settings import PipelineSettings
+from medallion.warehouse import Warehouse, quality_store
+
+
+class QualityReport(BaseModel):
+    file: quality.QualityScores
+    dataset: quality.QualityScores
+    threshold: float
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.file.score < self.threshold
+
+
+def score_quality(
+    warehouse: Warehouse, file_id: str, counts: quality.QualityCounts, pipeline: PipelineSettings
+) -> QualityReport:
+    """Score the file and the whole dataset (every file now in silver) and record both."""
+    threshold = pipeline.quality_alert_threshold
+    file_scores = quality.quality_scores(counts, pipeline.quality_weights)
+    with warehouse.connection() as connection:
+        quality_store.record_quality(
+            connection, scope="file", file_id=file_id, counts=counts, scores=file_scores, threshold=threshold
+        )
+        dataset_scores = _dataset_scores(connection, pipeline)
+    return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
+
+
+def score_dataset(warehouse: Warehouse, pipeline: PipelineSettings) -> quality.QualityScores:
+    """Score every file now in silver together and record it as a `dataset` row of the quality history."""
+    with warehouse.connection() as connection:
+        return _dataset_scores(connection, pipeline)
+
+
+def _dataset_scores(connection: duckdb.DuckDBPyConnection, pipeline: PipelineSettings) -> quality.QualityScores:
+    counts = quality_store.live_quality_counts(connection)
+    scores = quality.quality_scores(counts, pipeline.quality_weights)
+    quality_store.record_quality(
+        connection,
+        scope="dataset",
+        file_id=None,
+        counts=counts,
+        scores=scores,
+        threshold=pipeline.quality_alert_threshold,
+    )
+    return scores
