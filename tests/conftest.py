@@ -18,6 +18,7 @@ os.environ.pop("PREFECT_API_URL", None)
 import pytest  # noqa: E402
 
 from medallion.settings import Settings, load_settings  # noqa: E402
+from medallion.warehouse import Warehouse  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = PROJECT_ROOT / "data" / "sample" / "online_retail_sample.csv"
@@ -54,6 +55,13 @@ def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 @pytest.fixture
 def settings(warehouse_env: dict[str, str]) -> Settings:
     return load_settings()
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """The warehouse `settings` names in tmp_path, closed after the test (or earlier by `warehouse.close()`)."""
+    with Warehouse(settings.pipeline) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,37 @@ def test_a_missing_path_and_a_bad_setting_are_one_line_errors(
     monkeypatch.setenv("QUALITY_ALERT_THRESHOLD", "lots")
     assert main(["status"]) == 2
     assert capsys.readouterr().err.startswith("medallion: invalid setting QUALITY_ALERT_THRESHOLD:")
+
+
+def test_status_reads_the_warehouse_while_another_process_reads_it(
+    warehouse_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = Path(shutil.copy(SAMPLE_CSV, tmp_path / "raw" / "sample.csv"))
+    assert main(["run", str(source)]) == 0
+    capsys.readouterr()
+    # A reader in another process locks out writers, not other readers: a status that opened the warehouse
+    # writable would find it busy at once.
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "0")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READ_ONLY, warehouse_env["WAREHOUSE_PATH"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "holding\n"
+        assert main(["status"]) == 0
+    finally:
+        reader.communicate("")
+    assert "sample.csv" in capsys.readouterr().out
+
+
+HOLD_READ_ONLY = """
+import sys, duckdb
+connection = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+sys.stdin.read()
+"""

@@ -3,13 +3,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 from prefect import flow
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-from enrichment.settings import EnrichmentSettings
 from medallion.settings import load_settings
+from medallion.warehouse import Warehouse
 from tasks.enrichment import enrichment_cache_key, enrichment_layer
 
 from .conftest import SECRET, load_warehouse_silver
@@ -21,31 +20,32 @@ def test_the_task_is_cached_only_when_nothing_is_pending_and_never_keyed_on_the_
     path = tmp_path / "warehouse.duckdb"
     load_warehouse_silver(path, ROWS)
     settings = load_settings(WAREHOUSE_PATH=str(path), CURRENCY_API_KEY=SECRET)
-    parameters = {"settings": settings, "live": False}
-    assert enrichment_cache_key(None, parameters) is None, "lookups are pending: nothing to cache yet"
+    with Warehouse(settings.pipeline) as warehouse:
+        parameters = {"warehouse": warehouse, "settings": settings.enrichment, "live": False}
+        assert enrichment_cache_key(None, parameters) is None, "lookups are pending: nothing to cache yet"
 
-    @flow
-    def enrich_three_times() -> tuple[list[str], list[dict[str, int]]]:
-        states = [enrichment_layer(settings, False, return_state=True) for _ in range(3)]
-        return [state.name for state in states], [state.result()["rates"] for state in states]
+        @flow
+        def enrich_three_times() -> tuple[list[str], list[int]]:
+            states = [enrichment_layer(warehouse, settings.enrichment, False, return_state=True) for _ in range(3)]
+            return [state.name for state in states], [state.result().rates.offline for state in states]
 
-    names, rates = enrich_three_times()
-    # the first run looks up; the second finds nothing to look up and is stored under its key; the third hits it
-    assert names == ["Completed", "Completed", "Cached"]
-    assert [rate["offline"] for rate in rates] == [4, 0, 0]
-    key = enrichment_cache_key(None, parameters)
-    assert key is not None and SECRET not in key
+        names, offline_rates = enrich_three_times()
+        # the first run looks up; the second finds nothing to look up and is stored under its key; the third hits it
+        assert names == ["Completed", "Completed", "Cached"]
+        assert offline_rates == [4, 0, 0]
+        key = enrichment_cache_key(None, parameters)
+        assert key is not None and SECRET not in key
 
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("DROP VIEW silver.transactions_enriched")
-    assert enrichment_cache_key(None, parameters) != key
+        with warehouse.connection() as connection:
+            connection.execute("DROP VIEW silver.transactions_enriched")
+        assert enrichment_cache_key(None, parameters) != key
 
-    shutil.rmtree(PREFECT_LOCAL_STORAGE_PATH.value())
-    with duckdb.connect(str(path)) as connection:
-        assert connection.execute("SELECT count(*) FROM enrichment.rates").fetchall() == [(4,)]
-    assert enrichment_cache_key(None, parameters) is None, "no cache is offered once its result files are gone"
+        shutil.rmtree(PREFECT_LOCAL_STORAGE_PATH.value())
+        with warehouse.connection() as connection:
+            assert connection.execute("SELECT count(*) FROM enrichment.rates").fetchall() == [(4,)]
+        assert enrichment_cache_key(None, parameters) is None, "no cache is offered once its result files are gone"
 
 
 def test_retry_delays_are_whole_seconds() -> None:
     assert all(float(delay).is_integer() for delay in enrichment_layer.retry_delay_seconds)
-    assert EnrichmentSettings.from_settings(load_settings()).enabled is False
+    assert load_settings().enrichment.enabled is False
