@@ -70,18 +70,29 @@ class EncodingSniffer:
         """Notes which kind of lines `block` holds; returns a character cut at its end when not `final`."""
         if block.isascii():
             return b""
-        try:
-            text, used = codecs.utf_8_decode(block, "strict", final)
-        except UnicodeDecodeError:
-            self._latin1_text = True
-            self._utf8_text = self._utf8_text or _holds_utf8_line(block)
-            return b""
-        self._utf8_text = self._utf8_text or not text.isascii()
-        return block[used:]
+        if not self._latin1_text:
+            try:
+                text, used = codecs.utf_8_decode(block, "strict", final)
+            except UnicodeDecodeError:
+                self._latin1_text = True
+            else:
+                self._utf8_text = self._utf8_text or not text.isascii()
+                return block[used:]
+        # Once a line is Latin-1, the only question left is whether another is UTF-8 beyond ASCII.
+        self._utf8_text = self._utf8_text or _holds_utf8_line(block)
+        return b""
 
 
 def _holds_utf8_line(block: bytes) -> bool:
     """Whether some line of `block` is valid UTF-8 holding a multi-byte character."""
+    # Invalid bytes decode to escapes that encode back to ASCII bytes; a real multi-byte character does not. This
+    # checks a Latin-1 block at C speed, leaving the line by line search to blocks that hold such a character.
+    try:
+        block.decode(UTF8, "surrogateescape").encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return False
     checked = 0
     for character in _UTF8_CHARACTER.finditer(block):
         if character.start() < checked:
