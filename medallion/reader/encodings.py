@@ -64,7 +64,7 @@ class EncodingSniffer:
     def _keep_pending(self, rest: bytes) -> None:
         # An ASCII start of a line cannot change whether the line is valid UTF-8.
         self._pending = [] if rest.isascii() else [rest]
-        self._pending_bytes = len(rest)
+        self._pending_bytes = len(rest) if self._pending else 0
 
     def _judge(self, block: bytes, *, final: bool) -> bytes:
         """Notes which kind of lines `block` holds; returns a character cut at its end when not `final`."""

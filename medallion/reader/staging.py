@@ -16,7 +16,7 @@ from medallion.reader.profile import FileProfile
 @contextmanager
 def readable_text(profile: FileProfile, staging_dir: Path) -> Iterator[Path]:
     """A plain UTF-8 path for the file while the block runs; a decoded copy is removed afterwards."""
-    text_path = profile.path if profile.file_format is FileFormat.XLSX else plain_utf8_copy(profile, staging_dir)
+    text_path = profile.path if profile.file_format is FileFormat.XLSX else _plain_utf8_copy(profile, staging_dir)
     try:
         yield text_path
     finally:
@@ -24,7 +24,7 @@ def readable_text(profile: FileProfile, staging_dir: Path) -> Iterator[Path]:
             text_path.unlink(missing_ok=True)
 
 
-def plain_utf8_copy(profile: FileProfile, staging_dir: Path) -> Path:
+def _plain_utf8_copy(profile: FileProfile, staging_dir: Path) -> Path:
     """The file as plain UTF-8 text: the original when it already is, else a decoded copy in staging."""
     if profile.encoding == UTF8 and not profile.compressed:
         return profile.path
