@@ -241,3 +241,18 @@ def test_a_nul_byte_past_the_head_refuses_the_file_as_one_near_the_top_does(
     assert _tables(warehouse, "") == []
     with warehouse.connection() as connection:
         assert connection.execute("SELECT count(*) FROM bronze.transactions").fetchall() == [(0,)]
+
+
+def test_a_latin1_file_with_a_utf8_line_past_the_head_keeps_both_spellings(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    # DuckDB reads the Latin-1 head's way first; the whole file, mixed, is read again line by line.
+    cafe = ROW.replace("WHITE", "CAFÉ")
+    path = tmp_path / "raw" / "mixed.csv"
+    latin1 = "\n".join([UCI_HEADER, cafe, *[ROW] * 1000]) + "\n"
+    path.write_bytes(latin1.encode("latin-1") + (cafe + "\n").encode())
+    assert reader.head_profile(path).encoding == "latin-1"
+    report = load_bronze(warehouse, path, settings.pipeline)
+    descriptions = [row[2] for row in bronze_rows(warehouse, report.file_id)]
+    assert (report.encoding, report.bronze_rows) == ("utf-8+latin-1", 1002)
+    assert descriptions[0] == descriptions[-1] == "CAFÉ HANGING HEART T-LIGHT HOLDER"
