@@ -162,7 +162,7 @@ def _create_bronze_from_csv(connection: duckdb.DuckDBPyConnection, profile: File
                 "compression": "gzip" if profile.compressed else "none",
             },
         )
-    except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+    except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException) as error:
         raise TolerantParseNeeded(str(error).splitlines()[0]) from None
     if not profile.compressed and _last_record_cut_short(connection, profile, table):
         connection.execute(
