@@ -51,11 +51,11 @@ def _run(path: Path, mode: RunMode, settings: Settings) -> int:
 
     # A flow of its own around `load_file`, so the run uses the settings built here rather than building them again.
     @flow(name="medallion", log_prints=False)
-    def medallion() -> RunSummary:
-        return load_file(str(path), settings, mode=mode)
+    def medallion(path: str, mode: RunMode) -> RunSummary:
+        return load_file(path, settings, mode=mode)
 
     try:
-        summary = medallion()
+        summary = medallion(str(path), mode)
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1

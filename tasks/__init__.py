@@ -1,1 +1,1 @@
-"""Thin Prefect task wrappers over the pure pipeline steps in `medallion`."""
+"""Thin Prefect task wrappers over the pure pipeline steps in `medallion.steps`."""
