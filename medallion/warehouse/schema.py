@@ -119,10 +119,19 @@ def _create_views(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(_SILVER_VIEW_SQL)
 
 
+def _create_table_changes(connection: duckdb.DuckDBPyConnection) -> None:
+    """When each table last changed, its rows then and the flow run that changed it (see warehouse.catalog)."""
+    connection.execute(
+        """CREATE TABLE IF NOT EXISTS ops.table_changes (
+            table_name VARCHAR PRIMARY KEY, changed_at TIMESTAMP NOT NULL, flow_run_id VARCHAR, rows BIGINT)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "layouts of unversioned releases", _upgrade_unversioned_layouts),
     Migration(3, "views", _create_views),
+    Migration(4, "table changes", _create_table_changes),
 )
 
 
