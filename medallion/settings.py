@@ -48,6 +48,10 @@ class PipelineSettings(BaseModel):
     # DuckDB spills to disk beyond it, which bounds a large file's memory (docs/scaling.md).
     duckdb_memory_limit: str = Field("1GB", alias="DUCKDB_MEMORY_LIMIT", pattern=_MEMORY)
     warehouse_lock_timeout_s: float = Field(120.0, alias="WAREHOUSE_LOCK_TIMEOUT", ge=0)
+    # Silver rejects a row whose quantity or unit price is larger in absolute value; the caps keep every line
+    # amount, and every sum of them in gold, finite whatever the settings.
+    max_abs_quantity: int = Field(10_000_000, alias="MAX_ABS_QUANTITY", gt=0, le=10**12)
+    max_abs_unit_price: float = Field(1_000_000.0, alias="MAX_ABS_UNIT_PRICE", gt=0, le=1e12)
 
     quality_alert_threshold: float = Field(85.0, alias="QUALITY_ALERT_THRESHOLD", ge=0, le=100)
     quality_weight_completeness: float = Field(0.3, alias="QUALITY_WEIGHT_COMPLETENESS", ge=0)

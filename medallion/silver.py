@@ -16,6 +16,7 @@ from medallion.countries import COUNTRY_ALIASES
 from medallion.errors import BadInputError
 from medallion.reader import CANONICAL_COLUMNS
 from medallion.settings import DateOrder
+from medallion.silver_numbers import MAX_ABS_QUANTITY, MAX_ABS_UNIT_PRICE, ambiguous_sql, number_sql
 
 MISSING_TEXT = ("", "nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "None")
 
@@ -219,10 +220,11 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
     """A query over `source` (row_number, source_index, the canonical text columns, parse_error) giving typed,
     derived and flag columns, `is_duplicate` and `reject_reason`.
 
-    Invoice dates are read with `date_formats` (from `date_parsing`), the first that fits. It reads two tables
-    the caller makes for the file first: `file_duplicates` (row numbers of exact repeats of an earlier line) and
-    `file_inconsistent_invoices` (for quality). `source` is an identifier or a parenthesised query of the
-    caller's own making, never user text.
+    Invoice dates are read with `date_formats` (from `date_parsing`), the first that fits. It reads what the
+    caller makes for the file first: the tables `file_duplicates` (row numbers of exact repeats of an earlier
+    line) and `file_inconsistent_invoices` (for quality), and the variable of its number rules
+    (`silver_numbers.number_rules_sql`). `source` is an identifier or a parenthesised query of the caller's own
+    making, never user text.
     """
     trimmed = ",\n            ".join(f"{_trimmed('s.' + name)} AS t_{name}" for name in CANONICAL_COLUMNS)
     return f"""
@@ -237,10 +239,8 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
             upper({_missing_is_null("t_invoice_no")}) AS invoice_no_clean,
             upper({_missing_is_null("t_stock_code")}) AS stock_code_clean,
             {_missing_is_null("t_description")} AS description_clean,
-            TRY_CAST(regexp_replace({_missing_is_null("t_quantity")}, '[£$€,\\s]', '', 'g') AS DOUBLE)
-                AS quantity_float,
-            TRY_CAST(regexp_replace({_missing_is_null("t_unit_price")}, '[£$€,\\s]', '', 'g') AS DOUBLE)
-                AS unit_price_typed,
+            {number_sql(_missing_is_null("t_quantity"))} AS quantity_float,
+            {number_sql(_missing_is_null("t_unit_price"))} AS unit_price_typed,
             {_customer_id_of(_missing_is_null("t_customer_id"))} AS customer_id_clean,
             {_missing_is_null("t_country")} AS country_raw_clean,
             {_invoice_timestamp_sql(date_formats)} AS invoice_ts
@@ -259,8 +259,15 @@ def typed_rows_sql(source: str, date_formats: list[str]) -> str:
         CASE WHEN parse_error IS NOT NULL THEN 'malformed_row'
              WHEN invoice_no_clean IS NULL THEN 'missing_invoice_no'
              WHEN stock_code_clean IS NULL THEN 'missing_stock_code'
-             WHEN quantity_typed IS NULL THEN 'bad_quantity'
-             WHEN unit_price_typed IS NULL OR isinf(unit_price_typed) THEN 'bad_unit_price'
+             WHEN quantity_float IS NULL AND {ambiguous_sql("t_quantity")} THEN 'ambiguous_quantity'
+             WHEN NOT coalesce(isfinite(quantity_float) AND quantity_float = round(quantity_float), false)
+                THEN 'bad_quantity'
+             WHEN quantity_typed IS NULL OR quantity_typed NOT BETWEEN -{MAX_ABS_QUANTITY} AND {MAX_ABS_QUANTITY}
+                THEN 'quantity_out_of_range'
+             WHEN unit_price_typed IS NULL AND {ambiguous_sql("t_unit_price")} THEN 'ambiguous_unit_price'
+             WHEN unit_price_typed IS NULL OR NOT isfinite(unit_price_typed) THEN 'bad_unit_price'
+             WHEN unit_price_typed NOT BETWEEN -{MAX_ABS_UNIT_PRICE} AND {MAX_ABS_UNIT_PRICE}
+                THEN 'unit_price_out_of_range'
              WHEN invoice_ts IS NULL THEN 'bad_invoice_date'
              WHEN country_clean IS NULL THEN 'missing_country'
         END AS reject_reason,
@@ -286,9 +293,11 @@ def _invoice_timestamp_sql(date_formats: list[str]) -> str:
 
 
 # `reject_reason IS NULL` as a conjunction: DuckDB then checks each part on the column's dictionary, where a
-# CASE would evaluate every cleaning expression row by row.
-TYPES_SQL = """parse_error IS NULL AND invoice_no_clean IS NOT NULL AND stock_code_clean IS NOT NULL
-        AND quantity_typed IS NOT NULL AND unit_price_typed IS NOT NULL AND NOT isinf(unit_price_typed)
+# CASE would evaluate every cleaning expression row by row. Within the bounds, a line amount and any sum of them
+# stay finite (a NaN is outside any bounds).
+TYPES_SQL = f"""parse_error IS NULL AND invoice_no_clean IS NOT NULL AND stock_code_clean IS NOT NULL
+        AND quantity_typed IS NOT NULL AND quantity_typed BETWEEN -{MAX_ABS_QUANTITY} AND {MAX_ABS_QUANTITY}
+        AND unit_price_typed IS NOT NULL AND unit_price_typed BETWEEN -{MAX_ABS_UNIT_PRICE} AND {MAX_ABS_UNIT_PRICE}
         AND invoice_ts IS NOT NULL AND country_clean IS NOT NULL"""
 
 

@@ -10,13 +10,14 @@ import pytest
 from polars.testing import assert_frame_equal
 from pydantic import BaseModel, ConfigDict
 
-from medallion import quality, silver
+from medallion import quality, silver, silver_numbers
 from medallion.errors import BadInputError
 from medallion.reader import CANONICAL_COLUMNS
-from medallion.settings import DateOrder
+from medallion.settings import DateOrder, PipelineSettings
 from medallion.warehouse.schema import LINES_VIEW, migrate
 
 US_MINUTES = ["%m/%d/%Y %H:%M"]
+DEFAULT_PIPELINE = PipelineSettings()
 
 
 class Transformed(BaseModel):
@@ -28,10 +29,15 @@ class Transformed(BaseModel):
     counts: quality.QualityCounts
 
 
-def transformed(rows: pl.DataFrame, date_formats: list[str] = US_MINUTES) -> Transformed:
+def transformed(
+    rows: pl.DataFrame, date_formats: list[str] = US_MINUTES, pipeline: PipelineSettings = DEFAULT_PIPELINE
+) -> Transformed:
     """Silver, rejected rows, repeats and quality counts of a bronze frame, as the warehouse computes them."""
     connection = duckdb.connect()
     connection.register("bronze_rows", rows)
+    connection.execute(
+        silver_numbers.number_rules_sql("bronze_rows"), [pipeline.max_abs_quantity, pipeline.max_abs_unit_price]
+    )
     connection.execute(f"CREATE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql('bronze_rows')}")
     connection.execute(
         f"CREATE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql('bronze_rows')}"

@@ -10,8 +10,9 @@ from typing import NamedTuple
 import duckdb
 from pydantic import BaseModel
 
-from medallion import silver
+from medallion import silver, silver_numbers
 from medallion.quality import QualityCounts, QualityScores
+from medallion.settings import PipelineSettings
 from medallion.warehouse.bronze import bronze_source, bronze_table
 from medallion.warehouse.ledger import delete_file_silver, key_of_file
 from medallion.warehouse.quality_store import file_quality_counts, insert_quality
@@ -60,18 +61,22 @@ def publish_silver(
     date_formats: list[str],
     date_order_source: str,
     rebuild: bool = False,
+    max_abs_quantity: int = PipelineSettings.model_fields["max_abs_quantity"].default,
+    max_abs_unit_price: float = PipelineSettings.model_fields["max_abs_unit_price"].default,
 ) -> SilverTotals:
     """Replace one file's silver and rejected rows from its bronze rows, in one transaction, all inside DuckDB.
 
-    `date_formats` are the file's invoice date formats (`silver.date_parsing`). Older versions of the same file
-    name leave silver in the same transaction. `currency` is the ledger's for the file. With `rebuild`, the rows go
-    to the rebuild tables that `swap_in_rebuilt_silver` later puts in place of silver (recording the currency then),
-    and the ledger is left alone.
+    `date_formats` are the file's invoice date formats (`silver.date_parsing`); a quantity or unit price larger
+    in absolute value than `max_abs_quantity` or `max_abs_unit_price` is out of range. Older versions of the same
+    file name leave silver in the same transaction. `currency` is the ledger's for the file. With `rebuild`, the rows
+    go to the rebuild tables that `swap_in_rebuilt_silver` later puts in place of silver (recording the currency
+    then), and the ledger is left alone.
     """
     source = bronze_source(file_id)
     lines, rejected = _REBUILD_TABLES if rebuild else _SILVER_TABLES
     with _optimizers_kept(connection) as optimizers, transaction(connection):
         duplicate_rows = _stage_file_checks(connection, source)
+        connection.execute(silver_numbers.number_rules_sql(source), [max_abs_quantity, max_abs_unit_price])
         superseded = [] if rebuild else _clear_file_silver(connection, file_id, file_name)
         key = key_of_file(connection, file_id)
         bronze_rows = int(scalar(connection, f"SELECT count(*) FROM {bronze_table(file_id)}"))  # noqa: S608
