@@ -13,6 +13,7 @@ from .test_service_files import drop, final_states, ledger, silver_rows_of
 
 def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(service: Service) -> None:
     name = "interrupted by a power cut.csv"
+    service.flow_runs()  # the client is imported and connected before the run starts, so the kill comes in time
     offset = len(service.log())
     reader = duckdb.connect(service.env["WAREHOUSE_PATH"])
     try:
