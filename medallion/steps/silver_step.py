@@ -97,6 +97,8 @@ def _file_silver(
         date_formats=parsing.formats,
         date_order_source=parsing.order_source,
         rebuild=rebuild,
+        max_abs_quantity=pipeline.max_abs_quantity,
+        max_abs_unit_price=pipeline.max_abs_unit_price,
     )
     return SilverReport(
         file_id=file_id,
