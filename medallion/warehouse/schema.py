@@ -127,11 +127,64 @@ def _create_table_changes(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# Gold's aggregate state (medallion/gold): each file's contributions at the grain gold needs, keyed by the file key
+# so a file's rows can be taken back out, and the running totals gold's tables are read from. Amounts are exact
+# decimals (silver's line amounts are whole cents), so totals added up file by file equal one sum over silver.
+_LINE_SUMS = "amount DECIMAL(38, 2) NOT NULL, quantity BIGINT NOT NULL, rows BIGINT NOT NULL"
+_CONVERTED = """amount_usd DECIMAL(38, 12) NOT NULL, amount_eur DECIMAL(38, 12) NOT NULL,
+    usd_rows BIGINT NOT NULL, eur_rows BIGINT NOT NULL"""
+_TOTALS = """sales DECIMAL(38, 2) NOT NULL, cancelled DECIMAL(38, 2) NOT NULL, sale_rows BIGINT NOT NULL,
+    quantity HUGEINT NOT NULL, rows BIGINT NOT NULL, invoices BIGINT NOT NULL, customers BIGINT NOT NULL"""
+_GOLD_STATE_TABLES = {
+    # Whether the enriched state covers every file, and the newest enrichment time of a dimension row it has seen.
+    "meta": "enriched BOOLEAN NOT NULL, dimensions_seen_at TIMESTAMP",
+    "files": """file_key INTEGER NOT NULL, silver_at TIMESTAMP, sale_rows BIGINT NOT NULL, first_ts TIMESTAMP,
+        last_ts TIMESTAMP, last_date DATE""",
+    "invoices": f"""file_key INTEGER NOT NULL, invoice_no VARCHAR NOT NULL, customer_id VARCHAR,
+        country VARCHAR NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
+        is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL""",
+    "products": f"file_key INTEGER NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR, {_LINE_SUMS}",
+    "regions": f"""file_key INTEGER NOT NULL, invoice_no VARCHAR NOT NULL, customer_id VARCHAR,
+        country VARCHAR NOT NULL, invoice_date DATE NOT NULL, continent VARCHAR, region VARCHAR, subregion VARCHAR,
+        is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, {_CONVERTED}""",
+    "categories": f"""file_key INTEGER NOT NULL, category VARCHAR, invoice_no VARCHAR NOT NULL,
+        customer_id VARCHAR, is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, {_CONVERTED}""",
+    "country_totals": f"country VARCHAR NOT NULL, {_TOTALS}",
+    "month_totals": f"year INTEGER NOT NULL, month INTEGER NOT NULL, {_TOTALS}",
+    "overall_totals": f"scope VARCHAR NOT NULL, {_TOTALS}",
+    "region_totals": f"""continent VARCHAR NOT NULL, region VARCHAR NOT NULL, subregion VARCHAR NOT NULL,
+        {_TOTALS}, {_CONVERTED}""",
+    "category_totals": f"category VARCHAR NOT NULL, {_TOTALS}, {_CONVERTED}",
+    "customer_totals": """customer_id VARCHAR NOT NULL, country VARCHAR, amount DECIMAL(38, 2) NOT NULL,
+        invoices BIGINT NOT NULL, quantity HUGEINT NOT NULL, first_purchase TIMESTAMP NOT NULL,
+        last_purchase TIMESTAMP NOT NULL""",
+    "product_totals": "stock_code VARCHAR NOT NULL, amount DECIMAL(38, 2) NOT NULL, quantity HUGEINT NOT NULL, "
+    "rows BIGINT NOT NULL",
+    "description_totals": "stock_code VARCHAR NOT NULL, description VARCHAR NOT NULL, rows BIGINT NOT NULL",
+    # The enrichment dimensions' values the enriched state was built with, to find the files a change touches.
+    "seen_rates": "currency VARCHAR, invoice_date DATE, usd DOUBLE, eur DOUBLE",
+    "seen_countries": "country VARCHAR, continent VARCHAR, region VARCHAR, subregion VARCHAR",
+    "seen_products": "stock_code VARCHAR, description VARCHAR, category VARCHAR",
+}
+
+
+def _create_gold_state(connection: duckdb.DuckDBPyConnection) -> None:
+    """Gold's state starts empty: the next gold run finds every live file missing from it and builds it from
+    silver once."""
+    connection.execute("CREATE SCHEMA IF NOT EXISTS gold_state")
+    for name, columns in _GOLD_STATE_TABLES.items():
+        connection.execute(f"CREATE TABLE IF NOT EXISTS gold_state.{name} ({columns})")
+    connection.execute(
+        "INSERT INTO gold_state.meta SELECT false, NULL WHERE NOT EXISTS (SELECT 1 FROM gold_state.meta)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "layouts of unversioned releases", _upgrade_unversioned_layouts),
     Migration(3, "views", _create_views),
     Migration(4, "table changes", _create_table_changes),
+    Migration(5, "gold state", _create_gold_state),
 )
 
 
