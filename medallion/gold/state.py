@@ -1,0 +1,199 @@
+"""Gold's per-file state: each file's silver rows summed at the grain gold needs, and which files to refresh.
+
+A refresh replaces the state rows of the files in `REFRESH` with rows built from their silver lines as they are
+now: a file loaded again, superseded or failed has no lines left, so refreshing it takes its contributions out.
+Amounts are summed as exact decimals: silver's line amounts are whole cents, and converted amounts are held to
+twelve places, so any split of the lines into files adds up to the same totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from medallion.warehouse.schema import LINES_VIEW
+from medallion.warehouse.sql import scalar
+
+# The files whose state a step replaces, as a temporary table of file keys.
+REFRESH = "gold_refresh"
+_IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
+LIVE_STATUSES = "('silver', 'loaded')"
+ENRICHED_VIEW = "silver.transactions_enriched"
+
+_EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
+    count(*) AS rows"""
+_CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd,
+    coalesce(sum(amount_eur::DECIMAL(38, 12)), 0) AS amount_eur,
+    count(amount_usd) AS usd_rows, count(amount_eur) AS eur_rows"""
+# The enriched lines of the files to refresh, with their file key: the enriched view names files by id.
+_ENRICHED_LINES = f"""
+    SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e
+    JOIN (SELECT file_id, file_key FROM ops.files WHERE {_IN_REFRESH}) AS f USING (file_id)"""  # noqa: S608
+
+# Per state table, its new rows for the files to refresh. Bad-debt adjustments are accounting entries, not sales:
+# gold leaves them out everywhere but in the date the customer segments are measured from.
+NEW_ROWS: dict[str, str] = {
+    "files": f"""
+        SELECT r.file_key, f.silver_at, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts, l.last_date
+        FROM {REFRESH} AS r
+        LEFT JOIN (SELECT file_key, max(silver_at) AS silver_at, bool_or(status IN {LIVE_STATUSES}) AS live
+                   FROM ops.files GROUP BY file_key) AS f USING (file_key)
+        LEFT JOIN (SELECT file_key, count(*) FILTER (WHERE NOT is_bad_debt) AS sale_rows,
+                          min(invoice_ts) FILTER (WHERE NOT is_bad_debt) AS first_ts,
+                          max(invoice_ts) FILTER (WHERE NOT is_bad_debt) AS last_ts, max(invoice_date) AS last_date
+                   FROM {LINES_VIEW} WHERE {_IN_REFRESH} GROUP BY file_key) AS l USING (file_key)
+        WHERE l.file_key IS NOT NULL OR f.live""",  # noqa: S608 - constants
+    "invoices": f"""
+        SELECT file_key, invoice_no, customer_id, country, invoice_date, year, month, is_cancellation,
+               {_EXACT_SUMS}, min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts
+        FROM {LINES_VIEW} WHERE {_IN_REFRESH} AND NOT is_bad_debt
+        GROUP BY ALL""",  # noqa: S608 - constants
+    "products": f"""
+        SELECT file_key, stock_code, description, {_EXACT_SUMS}
+        FROM {LINES_VIEW} WHERE {_IN_REFRESH} AND NOT is_bad_debt AND NOT is_non_product
+        GROUP BY ALL""",  # noqa: S608 - constants
+    "regions": f"""
+        SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
+               country_region AS region, country_subregion AS subregion, is_cancellation,
+               {_EXACT_SUMS}, {_CONVERTED_SUMS}
+        FROM ({_ENRICHED_LINES}) WHERE NOT is_bad_debt
+        GROUP BY ALL""",  # noqa: S608 - constants
+    "categories": f"""
+        SELECT file_key, product_category AS category, invoice_no, customer_id, is_cancellation,
+               {_EXACT_SUMS}, {_CONVERTED_SUMS}
+        FROM ({_ENRICHED_LINES}) WHERE NOT is_bad_debt AND NOT is_non_product
+        GROUP BY ALL""",  # noqa: S608 - constants
+}
+BASE_STATE = ("files", "invoices", "products")
+ENRICHED_STATE = ("regions", "categories")
+_SEEN = ("seen_rates", "seen_countries", "seen_products")
+
+
+def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> int:
+    """Make `REFRESH` hold the file keys `sql` selects; returns how many."""
+    # Built under another name first: `sql` may read the table it replaces.
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REFRESH}_next AS SELECT DISTINCT file_key FROM ({sql})",  # noqa: S608
+        parameters,
+    )
+    connection.execute(f"DROP TABLE IF EXISTS {REFRESH}")
+    connection.execute(f"ALTER TABLE {REFRESH}_next RENAME TO {REFRESH}")
+    return int(scalar(connection, f"SELECT count(*) FROM {REFRESH}"))  # noqa: S608 - constant
+
+
+def changed_files_sql(explicit: Iterable[int]) -> tuple[str, list[object]]:
+    """The files whose silver rows differ from what the state holds: those named, those the ledger no longer counts
+    as live (failed, superseded), and live files the state lacks or built from an earlier load of the file."""
+    keys = sorted({int(key) for key in explicit})
+    sql = f"""
+        SELECT unnest(?::INTEGER[]) AS file_key
+        UNION ALL
+        SELECT s.file_key FROM gold_state.files AS s JOIN ops.files AS f USING (file_key)
+        WHERE f.status NOT IN {LIVE_STATUSES}
+        UNION ALL
+        SELECT f.file_key FROM ops.files AS f LEFT JOIN gold_state.files AS s USING (file_key)
+        WHERE f.status IN {LIVE_STATUSES} AND f.file_key IS NOT NULL
+              AND (s.file_key IS NULL OR s.silver_at IS DISTINCT FROM f.silver_at)"""  # noqa: S608 - constants
+    return sql, [keys]
+
+
+ALL_FILES_SQL = f"""
+    SELECT DISTINCT file_key FROM silver.lines
+    UNION ALL SELECT file_key FROM ops.files WHERE status IN {LIVE_STATUSES} AND file_key IS NOT NULL"""  # noqa: S608
+
+
+def clear_state(connection: duckdb.DuckDBPyConnection) -> None:
+    """Empty every table of gold's state, before a rebuild from silver."""
+    tables = connection.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold_state' AND table_name <> 'meta'"
+    ).fetchall()
+    for (name,) in tables:
+        connection.execute(f"DELETE FROM gold_state.{name}")  # noqa: S608 - names from the catalog
+    connection.execute("UPDATE gold_state.meta SET enriched = false, dimensions_seen_at = NULL")
+
+
+def has_enriched_view(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether enrichment has made silver's enriched view, which the region and category tables group."""
+    return bool(
+        connection.execute(
+            "SELECT 1 FROM duckdb_views() WHERE schema_name = 'silver' AND view_name = 'transactions_enriched'"
+        ).fetchall()
+    )
+
+
+# Per dimension: its key columns (matched as the enriched view matches them), the values gold's enriched tables
+# depend on, and how a changed key finds the state's files that hold it.
+_DIMENSIONS = {
+    "rates": (
+        ("currency", "invoice_date"),
+        ("usd", "eur"),
+        """SELECT g.file_key FROM gold_state.regions AS g JOIN ops.files AS f USING (file_key)
+           JOIN gold_changed_rates AS c ON c.currency = f.currency AND c.invoice_date = g.invoice_date""",
+    ),
+    "countries": (
+        ("country",),
+        ("continent", "region", "subregion"),
+        "SELECT g.file_key FROM gold_state.regions AS g JOIN gold_changed_countries AS c USING (country)",
+    ),
+    "products": (
+        ("stock_code", "description"),
+        ("category",),
+        """SELECT p.file_key FROM gold_state.products AS p JOIN gold_changed_products AS c
+           ON c.stock_code = p.stock_code AND c.description IS NOT DISTINCT FROM p.description""",
+    ),
+}
+
+
+def stale_enriched_files_sql(connection: duckdb.DuckDBPyConnection) -> str:
+    """Find the dimension rows enriched since the state last looked whose values differ from the ones the state
+    was built with (`gold_changed_<dimension>`), remember their new values, and return a query of the files
+    holding one of their keys: those files' enriched state is out of date."""
+    seen_at = scalar(connection, "SELECT dimensions_seen_at FROM gold_state.meta")
+    for name, (keys, values, _) in _DIMENSIONS.items():
+        matched = " AND ".join(f"s.{key} IS NOT DISTINCT FROM d.{key}" for key in keys)
+        differs = " OR ".join(f"s.{value} IS DISTINCT FROM d.{value}" for value in values)
+        columns = ", ".join(f"d.{column}" for column in (*keys, *values))
+        connection.execute(
+            f"""CREATE OR REPLACE TEMP TABLE gold_changed_{name} AS
+                SELECT {columns} FROM enrichment.{name} AS d
+                WHERE (?::TIMESTAMP IS NULL OR d.enriched_at >= ?)
+                  AND NOT EXISTS (SELECT 1 FROM gold_state.seen_{name} AS s
+                                  WHERE {matched} AND NOT ({differs}))""",  # noqa: S608 - constants
+            [seen_at, seen_at],
+        )
+        connection.execute(
+            f"""DELETE FROM gold_state.seen_{name} AS s USING gold_changed_{name} AS d
+                WHERE {matched}"""  # noqa: S608 - constants
+        )
+        connection.execute(f"INSERT INTO gold_state.seen_{name} SELECT * FROM gold_changed_{name}")  # noqa: S608
+    return " UNION ALL ".join(f"({finder})" for _, _, finder in _DIMENSIONS.values())
+
+
+def reset_enriched_state(connection: duckdb.DuckDBPyConnection) -> None:
+    """Empty the enriched state and remember every dimension row as it is now, before building the enriched state
+    of every file afresh."""
+    for name in (*ENRICHED_STATE, "region_totals", "category_totals", *_SEEN):
+        connection.execute(f"DELETE FROM gold_state.{name}")  # noqa: S608 - constant names
+    for name, (keys, values, _) in _DIMENSIONS.items():
+        connection.execute(
+            f"INSERT INTO gold_state.seen_{name} SELECT {', '.join((*keys, *values))} FROM enrichment.{name}"  # noqa: S608
+        )
+
+
+def mark_enriched(connection: duckdb.DuckDBPyConnection, *, enriched: bool) -> None:
+    """Record whether the enriched state covers every file, and the newest dimension row it has seen."""
+    if not enriched:
+        connection.execute("UPDATE gold_state.meta SET enriched = false")
+        return
+    newest = " UNION ALL ".join(
+        f"SELECT max(enriched_at) AS newest FROM enrichment.{name}"  # noqa: S608 - constant names
+        for name in _DIMENSIONS
+    )
+    connection.execute(
+        f"UPDATE gold_state.meta SET enriched = true, dimensions_seen_at = (SELECT max(newest) FROM ({newest}))"  # noqa: S608
+    )
+
+
+def enriched_is_complete(connection: duckdb.DuckDBPyConnection) -> bool:
+    return bool(scalar(connection, "SELECT enriched FROM gold_state.meta"))
