@@ -32,7 +32,7 @@ def update_gold(
     changed, parameters = state.changed_files_sql([*added_file_keys, *removed_file_keys])
     with transaction(connection):
         state.set_refresh(connection, changed, parameters)
-        _publish(connection, {"top_n": top_n, "vip": vip_percentile, "low": low_value_percentile})
+        _publish(connection, {"top_n": top_n, "vip": vip_percentile, "low": low_value_percentile}, rebuild=False)
     return gold_kpis(connection)
 
 
@@ -47,13 +47,14 @@ def publish_gold(
     with transaction(connection):
         state.clear_state(connection)
         state.set_refresh(connection, state.ALL_FILES_SQL)
-        _publish(connection, {"top_n": top_n, "vip": vip_percentile, "low": low_value_percentile})
+        _publish(connection, {"top_n": top_n, "vip": vip_percentile, "low": low_value_percentile}, rebuild=True)
     return gold_kpis(connection)
 
 
-def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> None:
-    """Refresh the state of the files in `state.REFRESH`, move the totals, and rewrite the gold tables."""
-    _refresh_base(connection)
+def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], *, rebuild: bool) -> None:
+    """Refresh the state of the files in `state.REFRESH` (every file in a `rebuild`), move the totals, and rewrite
+    the gold tables."""
+    _refresh_base(connection, state.selection(connection, every_file=rebuild))
     enriched = state.has_enriched_view(connection)
     if enriched:
         _refresh_enriched(connection)
@@ -63,10 +64,10 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) 
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _refresh_base(connection: duckdb.DuckDBPyConnection) -> None:
-    totals.refresh_state(connection, "files")
-    totals.refresh_products(connection)
-    totals.refresh_sliced_state(connection, "invoices")
+def _refresh_base(connection: duckdb.DuckDBPyConnection, lines: state.Selection) -> None:
+    totals.refresh_state(connection, "files", lines)
+    totals.refresh_products(connection, lines)
+    totals.refresh_sliced_state(connection, "invoices", lines)
     for spec in totals.BASE_TOTALS:
         totals.move_totals(connection, spec)
     totals.move_customer_totals(connection)
@@ -75,13 +76,15 @@ def _refresh_base(connection: duckdb.DuckDBPyConnection) -> None:
 def _refresh_enriched(connection: duckdb.DuckDBPyConnection) -> None:
     """Refresh the enriched state of the files refreshed above and of those holding a dimension row that changed
     since; every file's when the enriched state does not cover every file."""
-    if state.enriched_is_complete(connection):
-        stale = state.stale_enriched_files_sql(connection)
-        state.set_refresh(connection, f"SELECT file_key FROM {state.REFRESH} UNION ALL {stale}")  # noqa: S608
-    else:
+    every_file = not state.enriched_is_complete(connection)
+    if every_file:
         state.reset_enriched_state(connection)
         state.set_refresh(connection, "SELECT file_key FROM gold_state.files")
+    else:
+        stale = state.stale_enriched_files_sql(connection)
+        state.set_refresh(connection, f"SELECT file_key FROM {state.REFRESH} UNION ALL {stale}")  # noqa: S608
+    lines = state.selection(connection, every_file=every_file)
     for name in state.ENRICHED_STATE:
-        totals.refresh_sliced_state(connection, name)
+        totals.refresh_sliced_state(connection, name, lines)
         for spec in (spec for spec in totals.ENRICHED_TOTALS if spec.state == name):
             totals.move_totals(connection, spec)

@@ -9,6 +9,7 @@ twelve places, so any split of the lines into files adds up to the same totals.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import duckdb
 
@@ -26,14 +27,11 @@ _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGI
 _CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd,
     coalesce(sum(amount_eur::DECIMAL(38, 12)), 0) AS amount_eur,
     count(amount_usd) AS usd_rows, count(amount_eur) AS eur_rows"""
-# The enriched lines of the files to refresh, with their file key: the enriched view names files by id.
-_ENRICHED_LINES = f"""
-    SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e
-    JOIN (SELECT file_id, file_key FROM ops.files WHERE {_IN_REFRESH}) AS f USING (file_id)"""  # noqa: S608
 
-# Per state table, its new rows for the files to refresh. Bad-debt adjustments are accounting entries, not sales:
+# Per state table, its new rows for the files to refresh, read from `{lines}` (silver's lines of those files) or
+# `{enriched}` (their enriched lines, with the file key). Bad-debt adjustments are accounting entries, not sales:
 # gold leaves them out everywhere but in the date the customer segments are measured from.
-NEW_ROWS: dict[str, str] = {
+_NEW_ROWS: dict[str, str] = {
     "files": f"""
         SELECT r.file_key, f.silver_at, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts, l.last_date
         FROM {REFRESH} AS r
@@ -42,29 +40,70 @@ NEW_ROWS: dict[str, str] = {
         LEFT JOIN (SELECT file_key, count(*) FILTER (WHERE NOT is_bad_debt) AS sale_rows,
                           min(invoice_ts) FILTER (WHERE NOT is_bad_debt) AS first_ts,
                           max(invoice_ts) FILTER (WHERE NOT is_bad_debt) AS last_ts, max(invoice_date) AS last_date
-                   FROM {LINES_VIEW} WHERE {_IN_REFRESH} GROUP BY file_key) AS l USING (file_key)
+                   FROM {{lines}} GROUP BY file_key) AS l USING (file_key)
         WHERE l.file_key IS NOT NULL OR f.live""",  # noqa: S608 - constants
     "invoices": f"""
         SELECT file_key, invoice_no, customer_id, country, invoice_date, year, month, is_cancellation,
                {_EXACT_SUMS}, min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts
-        FROM {LINES_VIEW} WHERE {_IN_REFRESH} AND NOT is_bad_debt
+        FROM {{lines}} WHERE NOT is_bad_debt
         GROUP BY ALL""",  # noqa: S608 - constants
     "products": f"""
         SELECT file_key, stock_code, description, {_EXACT_SUMS}
-        FROM {LINES_VIEW} WHERE {_IN_REFRESH} AND NOT is_bad_debt AND NOT is_non_product
+        FROM {{lines}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
     "regions": f"""
         SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
                country_region AS region, country_subregion AS subregion, is_cancellation,
                {_EXACT_SUMS}, {_CONVERTED_SUMS}
-        FROM ({_ENRICHED_LINES}) WHERE NOT is_bad_debt
+        FROM {{enriched}} WHERE NOT is_bad_debt
         GROUP BY ALL""",  # noqa: S608 - constants
     "categories": f"""
         SELECT file_key, product_category AS category, invoice_no, customer_id, is_cancellation,
                {_EXACT_SUMS}, {_CONVERTED_SUMS}
-        FROM ({_ENRICHED_LINES}) WHERE NOT is_bad_debt AND NOT is_non_product
+        FROM {{enriched}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
 }
+
+
+class Selection(NamedTuple):
+    """The silver lines a refresh reads, as conditions on the file key (silver's lines) and on the file id (the
+    enriched view, which names files by id), each with its parameters. Keys and ids are written into the condition
+    as a list of parameters, which DuckDB pushes down to the scan of silver; a join to `REFRESH` would read all
+    of silver and every enrichment join before filtering."""
+
+    by_key: str
+    keys: list[object]
+    by_id: str
+    ids: list[object]
+
+
+def selection(connection: duckdb.DuckDBPyConnection, *, every_file: bool) -> Selection:
+    """The lines of the files in `REFRESH`; with `every_file`, all of silver, which `REFRESH` then covers."""
+    if every_file:
+        return Selection("true", [], "true", [])
+    keys = [row[0] for row in connection.execute(f"SELECT file_key FROM {REFRESH} ORDER BY 1").fetchall()]  # noqa: S608
+    ids = [
+        row[0]
+        for row in connection.execute(
+            f"SELECT file_id FROM ops.files WHERE {_IN_REFRESH} ORDER BY 1"  # noqa: S608 - constants
+        ).fetchall()
+    ]
+    return Selection(_one_of("file_key", keys), keys, _one_of("file_id", ids), ids)
+
+
+def _one_of(column: str, values: list[object]) -> str:
+    return f"{column} IN ({', '.join('?' * len(values))})" if values else "false"
+
+
+def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
+    """The query of a state table's new rows for the lines `lines` selects, and its parameters."""
+    if state in ENRICHED_STATE:
+        enriched = f"""(SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e JOIN ops.files AS f USING (file_id)
+                        WHERE {lines.by_id})"""  # noqa: S608 - constants and placeholders
+        return _NEW_ROWS[state].format(enriched=enriched), lines.ids
+    return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
+
+
 BASE_STATE = ("files", "invoices", "products")
 ENRICHED_STATE = ("regions", "categories")
 _SEEN = ("seen_rates", "seen_countries", "seen_products")

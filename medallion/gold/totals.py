@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import duckdb
 
-from medallion.gold.state import NEW_ROWS, REFRESH
+from medallion.gold.state import REFRESH, Selection, new_rows
 
 _IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 _NEW = "gold_new"
 # A sliced state table's rows that a refresh touches, signed: -1 as they were, +1 as they are.
 BY_INVOICE = "gold_by_invoice"
 BY_CUSTOMER = "gold_by_customer"
-TEMPORARY = (_NEW, BY_INVOICE, BY_CUSTOMER, "gold_delta", "gold_merged")
+TEMPORARY = (_NEW, BY_INVOICE, BY_CUSTOMER)
 
 _MEASURES = ("sales", "cancelled", "sale_rows", "quantity", "rows", "invoices", "customers")
 _CONVERTED = ("amount_usd", "amount_eur", "usd_rows", "eur_rows")
@@ -60,10 +60,10 @@ ENRICHED_TOTALS = (
 )
 
 
-def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str) -> None:
-    """Replace the refreshed files' rows of a state table with one row per invoice and customer, keeping in
-    `BY_INVOICE` and `BY_CUSTOMER` every row of the invoices and customers that changes, signed."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {NEW_ROWS[state]}")
+def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection) -> None:
+    """Replace the refreshed files' rows of a state table by rows of `lines`, keeping in `BY_INVOICE` and
+    `BY_CUSTOMER` every row of the invoices and customers that changes, signed."""
+    _new_rows(connection, state, lines)
     for signed, item, present in (
         (BY_INVOICE, "invoice_no", "true"),
         (BY_CUSTOMER, "customer_id", "customer_id IS NOT NULL"),
@@ -81,10 +81,15 @@ def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str) -> N
     _replace_rows(connection, state)
 
 
-def refresh_state(connection: duckdb.DuckDBPyConnection, state: str) -> None:
-    """Replace the refreshed files' rows of a state table that no distinct count reads."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {NEW_ROWS[state]}")
+def refresh_state(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection) -> None:
+    """Replace the refreshed files' rows of a state table that no distinct count reads by rows of `lines`."""
+    _new_rows(connection, state, lines)
     _replace_rows(connection, state)
+
+
+def _new_rows(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection) -> None:
+    sql, parameters = new_rows(state, lines)
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {sql}", parameters)
 
 
 def _replace_rows(connection: duckdb.DuckDBPyConnection, state: str) -> None:
@@ -96,52 +101,46 @@ def move_totals(connection: duckdb.DuckDBPyConnection, totals: Totals) -> None:
     """Move a totals table by the change in `BY_INVOICE` (sums and invoices) and `BY_CUSTOMER` (customers)."""
     keys = ", ".join(totals.keys)
     converted = (
-        """, coalesce(sum(sign * amount_usd), 0) AS amount_usd, coalesce(sum(sign * amount_eur), 0) AS amount_eur,
-           coalesce(sum(sign * usd_rows), 0) AS usd_rows, coalesce(sum(sign * eur_rows), 0) AS eur_rows"""
+        """, sum(sign * amount_usd) AS amount_usd, sum(sign * amount_eur) AS amount_eur,
+           sum(sign * usd_rows) AS usd_rows, sum(sign * eur_rows) AS eur_rows"""
         if totals.converted
         else ""
     )
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE gold_delta AS
-            SELECT {keys},
-                   coalesce(sum(sign * amount) FILTER (WHERE NOT is_cancellation), 0) AS sales,
-                   coalesce(sum(sign * amount) FILTER (WHERE is_cancellation), 0) AS cancelled,
-                   coalesce(sum(sign * rows) FILTER (WHERE NOT is_cancellation), 0) AS sale_rows,
-                   coalesce(sum(sign * quantity), 0) AS quantity, coalesce(sum(sign * rows), 0) AS rows,
-                   count(DISTINCT invoice_no) FILTER (WHERE sign > 0 AND NOT is_cancellation)
-                   - count(DISTINCT invoice_no) FILTER (WHERE sign < 0 AND NOT is_cancellation) AS invoices,
-                   0 AS customers {converted}
-            FROM {BY_INVOICE} GROUP BY ALL
-            UNION ALL BY NAME
-            SELECT {keys}, count(DISTINCT customer_id) FILTER (WHERE sign > 0)
-                           - count(DISTINCT customer_id) FILTER (WHERE sign < 0) AS customers
-            FROM {BY_CUSTOMER} GROUP BY ALL"""  # noqa: S608 - constants
-    )
-    merge_totals(connection, totals.table, totals.key_names, totals.measures)
+    changes = f"""
+        SELECT {keys},
+               sum(sign * amount) FILTER (WHERE NOT is_cancellation) AS sales,
+               sum(sign * amount) FILTER (WHERE is_cancellation) AS cancelled,
+               sum(sign * rows) FILTER (WHERE NOT is_cancellation) AS sale_rows,
+               sum(sign * quantity) AS quantity, sum(sign * rows) AS rows,
+               count(DISTINCT invoice_no) FILTER (WHERE sign > 0 AND NOT is_cancellation)
+               - count(DISTINCT invoice_no) FILTER (WHERE sign < 0 AND NOT is_cancellation) AS invoices {converted}
+        FROM {BY_INVOICE} GROUP BY ALL
+        UNION ALL BY NAME
+        SELECT {keys}, count(DISTINCT customer_id) FILTER (WHERE sign > 0)
+                       - count(DISTINCT customer_id) FILTER (WHERE sign < 0) AS customers
+        FROM {BY_CUSTOMER} GROUP BY ALL"""  # noqa: S608 - constants
+    merge_totals(connection, totals.table, totals.key_names, totals.measures, changes)
 
 
 def merge_totals(
-    connection: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], measures: tuple[str, ...]
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: tuple[str, ...],
+    measures: tuple[str, ...],
+    changes: str,
 ) -> None:
-    """Add `gold_delta`'s measures (NULL counting as nothing) to the rows of `table` with the same keys, dropping
-    rows left with no silver rows."""
+    """Add the `measures` of the rows of the query `changes` (NULL counting as nothing) to the rows of `table`
+    with the same `keys`, dropping rows left with no silver rows."""
     key_list = ", ".join(keys)
-    matched = " AND ".join(f"t.{key} = d.{key}" for key in keys)
     sums = ", ".join(f"coalesce(sum({measure}), 0) AS {measure}" for measure in measures)
+    added = ", ".join(f"{measure} = t.{measure} + d.{measure}" for measure in measures)
+    matched = " AND ".join(f"t.{key} = d.{key}" for key in keys)
     connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE gold_merged AS
-            SELECT {key_list}, {sums}
-            FROM (SELECT t.* FROM gold_state.{table} AS t
-                  WHERE EXISTS (SELECT 1 FROM gold_delta AS d WHERE {matched})
-                  UNION ALL BY NAME SELECT * FROM gold_delta)
-            GROUP BY {key_list}"""  # noqa: S608 - constants
-    )
-    connection.execute(
-        f"""DELETE FROM gold_state.{table} AS t USING (SELECT DISTINCT {key_list} FROM gold_delta) AS d
-            WHERE {matched}"""  # noqa: S608 - constants
-    )
-    connection.execute(
-        f"INSERT INTO gold_state.{table} BY NAME SELECT * FROM gold_merged WHERE rows > 0"  # noqa: S608 - constants
+        f"""MERGE INTO gold_state.{table} AS t
+            USING (SELECT {key_list}, {sums} FROM ({changes}) GROUP BY {key_list}) AS d ON {matched}
+            WHEN MATCHED AND t.rows + d.rows <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET {added}
+            WHEN NOT MATCHED AND d.rows > 0 THEN INSERT BY NAME"""  # noqa: S608 - constants
     )
 
 
@@ -168,24 +167,21 @@ def move_customer_totals(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def refresh_products(connection: duckdb.DuckDBPyConnection) -> None:
-    """Replace the refreshed files' product rows and move each product's totals and description counts."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {NEW_ROWS['products']}")
+def refresh_products(connection: duckdb.DuckDBPyConnection, lines: Selection) -> None:
+    """Replace the refreshed files' product rows by rows of `lines` and move each product's totals and description
+    counts."""
+    _new_rows(connection, "products", lines)
     changes = f"""
         SELECT stock_code, description, amount, quantity, rows FROM {_NEW}
         UNION ALL
         SELECT stock_code, description, -amount, -quantity, -rows FROM gold_state.products
         WHERE {_IN_REFRESH}"""  # noqa: S608 - constants
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE gold_delta AS
-            SELECT stock_code, sum(amount) AS amount, sum(quantity) AS quantity, sum(rows) AS rows
-            FROM ({changes}) GROUP BY stock_code"""  # noqa: S608 - constants
+    merge_totals(connection, "product_totals", ("stock_code",), ("amount", "quantity", "rows"), changes)
+    merge_totals(
+        connection,
+        "description_totals",
+        ("stock_code", "description"),
+        ("rows",),
+        f"SELECT * FROM ({changes}) WHERE description IS NOT NULL",  # noqa: S608 - constants
     )
-    merge_totals(connection, "product_totals", ("stock_code",), ("amount", "quantity", "rows"))
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE gold_delta AS
-            SELECT stock_code, description, sum(rows) AS rows
-            FROM ({changes}) WHERE description IS NOT NULL GROUP BY ALL"""  # noqa: S608 - constants
-    )
-    merge_totals(connection, "description_totals", ("stock_code", "description"), ("rows",))
     _replace_rows(connection, "products")
