@@ -201,12 +201,12 @@ class FrameStream:
         self.rows = self.only_frame.height if self.only_frame is not None else 0
         self.schema = first.to_arrow().schema if first is not None else None
 
-    def source(self) -> pl.DataFrame | pa.RecordBatchReader:
-        """What to register with DuckDB: the single frame, or a stream of all of them."""
+    def source(self) -> pa.Table | pa.RecordBatchReader:
+        """What to hand to DuckDB: the single frame as a table, or a stream of all of them."""
         if self.schema is None:
             raise ValueError("an empty stream has no schema")
         if self.only_frame is not None:
-            return self.only_frame
+            return self.only_frame.to_arrow()
         return pa.RecordBatchReader.from_batches(self.schema, self._arrow_batches())
 
     def _arrow_batches(self) -> Iterator[pa.RecordBatch]:
@@ -232,15 +232,13 @@ def _create_bronze_from_frames(
     if stream.schema is None:
         connection.execute(f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in BRONZE_COLUMNS)})")
         return
-    connection.register("bronze_batches", stream.source())
+    # A relation, not a name registered on the connection: nothing is left to undo once a failed read has
+    # aborted the transaction.
+    batches = connection.from_arrow(stream.source())
     try:
-        connection.execute(
-            f"CREATE TABLE {table} AS SELECT {', '.join(BRONZE_COLUMNS)} FROM bronze_batches ORDER BY row_number"  # noqa: S608
-        )
+        batches.order("row_number").select(*BRONZE_COLUMNS).create(table)
     except duckdb.Error as error:
         stream.reraise(error)
-    finally:
-        connection.unregister("bronze_batches")
 
 
 def _bronze_file_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
