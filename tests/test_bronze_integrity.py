@@ -1,25 +1,56 @@
-"""Bronze keeps every record of a file and nothing else: one malformed line in a file of many batches is kept and
-marked.
+"""Bronze keeps every record of a file and nothing else: a file that grows while it is read loads whole or not at
+all, and one malformed line in a file of many batches is kept and marked.
 
 Each loaded file is checked through silver: its bronze rows are its silver rows, rejected rows and repeats.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import write_csv
-from test_reader import ROW
+from test_reader import ROW, ROW_2
 
+from medallion import reader
+from medallion.errors import is_retryable
+from medallion.reader import content
 from medallion.settings import Settings, load_settings
 from medallion.steps import BronzeReport, SilverReport, load_bronze, load_silver
-from medallion.warehouse import Warehouse
+from medallion.warehouse import Warehouse, bronze, ledger
+from medallion.warehouse.sql import now
+
+SAMPLE_HEADER = '"","InvoiceNo","StockCode","Description","Quantity","InvoiceDate","UnitPrice","CustomerID","Country"'
+SAMPLE_ROW = '"60","536373","82482","WOODEN PICTURE FRAME","6","12/1/2010 9:02","2.1","17850","United Kingdom"'
 
 
 def numbered_rows(count: int, start: int = 0) -> list[str]:
     """Rows with their own invoice numbers, so none repeats another."""
     return [ROW.replace("536365", str(536365 + number)) for number in range(start, start + count)]
+
+
+def bronze_table_names(warehouse: Warehouse) -> list[str]:
+    with warehouse.connection() as connection:
+        names = connection.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'bronze'").fetchall()
+    return [name for (name,) in names]
+
+
+def ledger_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    with warehouse.connection() as connection:
+        return connection.execute("SELECT file_id, size_bytes, status, bronze_rows FROM ops.files").fetchall()
+
+
+def last_rows(warehouse: Warehouse, file_id: str, count: int) -> list[tuple[Any, ...]]:
+    with warehouse.connection() as connection:
+        rows = connection.execute(
+            """SELECT row_number, country, parse_error FROM bronze.transactions WHERE file_id = ?
+               ORDER BY row_number DESC LIMIT ?""",
+            [file_id, count],
+        ).fetchall()
+    return rows[::-1]
 
 
 def balanced_silver(warehouse: Warehouse, settings: Settings, report: BronzeReport) -> SilverReport:
@@ -35,6 +66,95 @@ def balanced_silver(warehouse: Warehouse, settings: Settings, report: BronzeRepo
     assert counts == (report.bronze_rows, silver.silver_rows, silver.rejected_rows)
     assert silver.bronze_rows == silver.silver_rows + silver.rejected_rows + silver.duplicate_rows
     return silver
+
+
+# --- A file that grows while it is read ---------------------------------------------------------------------------
+
+
+def append_once(path: Path, text: str) -> Callable[[], None]:
+    """A hook that appends `text` to the file the first time it is called, as a writer still at work would."""
+    done: list[bool] = []
+
+    def append() -> None:
+        if not done:
+            done.append(True)
+            with path.open("a") as handle:
+                handle.write(text)
+
+    return append
+
+
+def test_rows_appended_while_the_file_is_hashed_fail_the_run_retryably_and_the_rerun_loads_them(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bigger than one read of the hash, so the rows land after the size was taken and before the hash ends.
+    path = write_csv(tmp_path / "raw" / "growing.csv", *numbered_rows(20_000))
+    assert path.stat().st_size > content.CHUNK_BYTES
+    appended = "\n".join(numbered_rows(100, start=20_000)) + "\n"
+    append = append_once(path, appended)
+    chunks_of = content.content_chunks
+
+    def chunks_then_append(*args: Any, **kwargs: Any) -> Generator[bytes, None, None]:
+        hashing = kwargs.get("on_read") is not None
+        for number, chunk in enumerate(chunks_of(*args, **kwargs)):
+            yield chunk
+            if hashing and number == 0:
+                append()
+
+    monkeypatch.setattr(content, "content_chunks", chunks_then_append)
+    with pytest.raises(reader.FileChangedError) as raised:
+        load_bronze(warehouse, path, settings.pipeline)
+    assert str(raised.value) == "growing.csv: the file changed while it was read; load it once it is complete"
+    assert is_retryable(raised.value)
+    assert (bronze_table_names(warehouse), ledger_rows(warehouse)) == ([], [])
+
+    report = load_bronze(warehouse, path, settings.pipeline)
+    whole = path.read_bytes()
+    assert ledger_rows(warehouse) == [(hashlib.sha256(whole).hexdigest(), len(whole), "bronze", 20_100)]
+    assert (report.file_id, report.bronze_rows, report.skipped) == (hashlib.sha256(whole).hexdigest(), 20_100, False)
+    assert balanced_silver(warehouse, settings, report).silver_rows == 20_100
+
+
+@pytest.mark.parametrize("hashed_first", [False, True], ids=["read_while_hashed", "hashed_before_read"])
+def test_rows_appended_after_the_hash_and_before_the_commit_write_nothing(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, hashed_first: bool
+) -> None:
+    path = write_csv(tmp_path / "raw" / "daily.csv", *numbered_rows(3000))
+    if hashed_first:
+        # A loaded file of the same name and size makes the step hash the file before it reads it.
+        loaded = load_bronze(warehouse, path, settings.pipeline)
+        with warehouse.connection() as connection:
+            ledger.mark_loaded(connection, loaded.file_id)
+        write_csv(path, *numbered_rows(3000, start=1))
+        assert path.stat().st_size == loaded.size_bytes
+    profile_file = reader.profile_file
+    append = append_once(path, "\n".join(numbered_rows(10, start=9000)) + "\n")
+
+    def profile_then_append(file: Path) -> reader.FileProfile:
+        profile = profile_file(file)
+        append()
+        return profile
+
+    monkeypatch.setattr(reader, "profile_file", profile_then_append)
+    before = (bronze_table_names(warehouse), ledger_rows(warehouse))
+    with pytest.raises(reader.FileChangedError):
+        load_bronze(warehouse, path, settings.pipeline)
+    assert (bronze_table_names(warehouse), ledger_rows(warehouse)) == before
+
+    report = load_bronze(warehouse, path, settings.pipeline)
+    assert (report.file_id, report.bronze_rows) == (hashlib.sha256(path.read_bytes()).hexdigest(), 3010)
+
+
+def test_a_file_replaced_after_it_was_profiled_is_not_loaded_under_the_old_id(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    path = write_csv(tmp_path / "raw" / "daily.csv", ROW, ROW_2)
+    profile = reader.profile_file(path)
+    replacement = write_csv(tmp_path / "raw" / "daily.csv.new", ROW_2, ROW)
+    replacement.replace(path)  # same size, same name: only the stamp tells
+    with warehouse.connection() as connection, pytest.raises(reader.FileChangedError):
+        bronze.publish_bronze(connection, profile, None, flow_run_id=None, started_at=now())
+    assert (bronze_table_names(warehouse), ledger_rows(warehouse)) == ([], [])
 
 
 # --- One malformed line in a file of many batches -----------------------------------------------------------------

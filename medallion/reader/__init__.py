@@ -7,13 +7,24 @@ the rows (Polars, the tolerant reader, Excel through `excel`), `columns` maps th
 
 from medallion.reader.batches import TolerantParseNeeded, row_batches
 from medallion.reader.columns import CANONICAL_COLUMNS
-from medallion.reader.profile import FileProfile, head_profile, profile_file, read_alike
+from medallion.reader.profile import (
+    FileChangedError,
+    FileProfile,
+    FileStamp,
+    ensure_unchanged,
+    head_profile,
+    profile_file,
+    read_alike,
+)
 from medallion.reader.staging import readable_text
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "FileChangedError",
     "FileProfile",
+    "FileStamp",
     "TolerantParseNeeded",
+    "ensure_unchanged",
     "head_profile",
     "profile_file",
     "read_alike",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import zlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ class ContentScan:
     """What one pass over a file's content found."""
 
     file_id: str  # SHA-256 of the file's bytes; "" when only the head was read
+    bytes_hashed: int  # how many of the file's bytes the hash covers
     encoding: str
     head: bytes  # the first HEAD_BYTES of content, and at least its whole first line
     complete: bool  # whether `head` is all of the content
@@ -59,14 +60,15 @@ class _Inflater:
 
 
 def content_chunks(
-    path: Path, compressed: bool, *, read_bytes: int = CHUNK_BYTES, digest: hashlib._Hash | None = None
+    path: Path, compressed: bool, *, read_bytes: int = CHUNK_BYTES, on_read: Callable[[bytes], None] | None = None
 ) -> Generator[bytes, None, None]:
-    """The file's content (decompressed when `compressed`) in chunks, adding the bytes read to `digest`."""
+    """The file's content (decompressed when `compressed`) in chunks, handing each block of bytes read to
+    `on_read`."""
     inflater = _Inflater(path.name) if compressed else None
     with path.open("rb") as handle:
         while data := handle.read(read_bytes):
-            if digest is not None:
-                digest.update(data)
+            if on_read is not None:
+                on_read(data)
             if inflater is None:
                 yield data
             else:
@@ -78,9 +80,21 @@ def content_chunks(
 def file_digest(path: Path) -> str:
     """SHA-256 of the file's bytes."""
     digest = hashlib.sha256()
-    for _ in content_chunks(path, False, digest=digest):
+    for _ in content_chunks(path, False, on_read=digest.update):
         pass
     return digest.hexdigest()
+
+
+class _Hash:
+    """SHA-256 of the bytes read and their count."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+
+    def update(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.bytes += len(data)
 
 
 class _Head:
@@ -117,12 +131,13 @@ def scan_content(path: Path, compressed: bool, *, whole: bool) -> ContentScan:
     Raises BadInputError for a NUL byte anywhere read (naming its line), an invalid or truncated gzip file, or a
     first line too long to be a header.
     """
-    digest = hashlib.sha256() if whole else None
+    hashed = _Hash() if whole else None
     sniffer = EncodingSniffer()
     head = _Head(path.name)
     offset = 0
     complete = True
-    chunks = content_chunks(path, compressed, read_bytes=CHUNK_BYTES if whole else HEAD_BYTES, digest=digest)
+    read_bytes = CHUNK_BYTES if whole else HEAD_BYTES
+    chunks = content_chunks(path, compressed, read_bytes=read_bytes, on_read=hashed.update if hashed else None)
     with closing(chunks):
         for chunk in chunks:
             if (nul := chunk.find(b"\x00")) >= 0:
@@ -139,7 +154,8 @@ def scan_content(path: Path, compressed: bool, *, whole: bool) -> ContentScan:
     complete = complete and offset == len(head.data)
     bom = head.data.startswith(codecs.BOM_UTF8)
     return ContentScan(
-        file_id=digest.hexdigest() if digest is not None else "",
+        file_id=hashed.digest.hexdigest() if hashed is not None else "",
+        bytes_hashed=hashed.bytes if hashed is not None else 0,
         encoding=sniffer.encoding(final=whole or complete, bom=bom),
         head=bytes(head.data),
         complete=complete,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import stat
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
-from medallion.errors import BadInputError
+from medallion.errors import BadInputError, MedallionError
 from medallion.file_kinds import SUFFIXES, FileFormat, kind_of
 from medallion.reader.columns import column_mapping
 from medallion.reader.content import ContentScan, file_digest, scan_content
@@ -17,6 +19,24 @@ from medallion.reader.encodings import LATIN1, UTF8, text_of
 from medallion.reader.excel import workbook_header
 
 DELIMITERS = (",", ";", "\t", "|")
+
+
+class FileChangedError(MedallionError):
+    """The file changed while it was read: it is still being written, so a later run can load it whole."""
+
+    retryable = True
+
+    def __init__(self, file_name: str) -> None:
+        super().__init__(f"{file_name}: the file changed while it was read; load it once it is complete")
+
+
+class FileStamp(NamedTuple):
+    """Which file a path named and its state when it was looked at: any write changes the size or the time."""
+
+    device: int
+    inode: int
+    size: int
+    modified_ns: int
 
 
 class FileProfile(BaseModel):
@@ -34,6 +54,21 @@ class FileProfile(BaseModel):
     source_columns: list[str]
     column_map: dict[str, str]
     index_column: str | None
+    # The file as it was looked at before it was read; None for rows that come from no file on disk.
+    stamp: FileStamp | None = None
+
+
+def ensure_unchanged(profile: FileProfile) -> None:
+    """Raise FileChangedError unless the file is still as it was when `profile` looked at it, so every read of it
+    since then read the same bytes."""
+    if profile.stamp is None:
+        return
+    try:
+        unchanged = _stamp(profile.path.lstat()) == profile.stamp
+    except OSError:
+        unchanged = False  # moved away or deleted
+    if not unchanged:
+        raise FileChangedError(profile.file_name)
 
 
 def read_alike(head: FileProfile, whole: FileProfile) -> bool:
@@ -56,7 +91,8 @@ def read_alike(head: FileProfile, whole: FileProfile) -> bool:
 
 
 def profile_file(path: Path) -> FileProfile:
-    """Hash, size, encoding and header mapping of a file, or BadInputError saying what is wrong."""
+    """Hash, size, encoding and header mapping of a file, or BadInputError saying what is wrong; FileChangedError
+    when the file changed while it was hashed, so the hash would name no content the file ever had whole."""
     return _profile(path, whole_file=True)
 
 
@@ -69,17 +105,23 @@ def head_profile(path: Path) -> FileProfile:
 
 
 def _profile(path: Path, *, whole_file: bool) -> FileProfile:
-    size = _regular_file_size(path)
+    stamp = _stamp_of(path)
     kind = kind_of(path.name)
     if kind is None:
         expected = ", ".join(sorted(SUFFIXES))
         raise BadInputError(f"{path.name}: unsupported file type (expected one of {expected})")
     file_format, compressed = kind
-    if size == 0:
+    if stamp.size == 0:
         raise BadInputError(f"{path.name}: file is empty")
     if file_format is FileFormat.XLSX:
-        return _workbook_profile(path, size)
-    return _text_profile(path, size, compressed, scan_content(path, compressed, whole=whole_file))
+        profile = _workbook_profile(path, stamp)
+    else:
+        scan = scan_content(path, compressed, whole=whole_file)
+        profile = _text_profile(path, stamp, compressed, scan)
+        if whole_file and scan.bytes_hashed != stamp.size:
+            raise FileChangedError(path.name)
+    ensure_unchanged(profile)
+    return profile
 
 
 # What a path that is no regular file is, by the file type bits of its status.
@@ -93,8 +135,8 @@ _SPECIAL_KINDS = {
 }
 
 
-def _regular_file_size(path: Path) -> int:
-    """The size of a regular file; anything else is refused before it is opened, so a link never shows what it
+def _stamp_of(path: Path) -> FileStamp:
+    """The stamp of a regular file; anything else is refused before it is opened, so a link never shows what it
     points at and a pipe never blocks the read."""
     try:
         status = path.lstat()
@@ -103,10 +145,14 @@ def _regular_file_size(path: Path) -> int:
     if not stat.S_ISREG(status.st_mode):
         kind = _SPECIAL_KINDS.get(stat.S_IFMT(status.st_mode), "a special file")
         raise BadInputError(f"{path}: not a regular file ({kind}); only regular files are read")
-    return status.st_size
+    return _stamp(status)
 
 
-def _text_profile(path: Path, size: int, compressed: bool, scan: ContentScan) -> FileProfile:
+def _stamp(status: os.stat_result) -> FileStamp:
+    return FileStamp(status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _text_profile(path: Path, stamp: FileStamp, compressed: bool, scan: ContentScan) -> FileProfile:
     text_head = text_of(scan.head, scan.encoding)
     if not text_head.strip():
         raise BadInputError(f"{path.name}: file is empty")
@@ -121,7 +167,7 @@ def _text_profile(path: Path, size: int, compressed: bool, scan: ContentScan) ->
         path=path,
         file_name=path.name,
         file_id=scan.file_id,
-        size_bytes=size,
+        size_bytes=stamp.size,
         file_format=FileFormat.CSV,
         compressed=compressed,
         encoding=scan.encoding,
@@ -130,6 +176,7 @@ def _text_profile(path: Path, size: int, compressed: bool, scan: ContentScan) ->
         source_columns=header,
         column_map=mapping.column_map,
         index_column=mapping.index_column,
+        stamp=stamp,
     )
 
 
@@ -138,7 +185,7 @@ def _delimiter_of(first_line: str) -> str:
     return max(counts, key=lambda delimiter: counts[delimiter])
 
 
-def _workbook_profile(path: Path, size: int) -> FileProfile:
+def _workbook_profile(path: Path, stamp: FileStamp) -> FileProfile:
     file_id = file_digest(path)
     header = workbook_header(path)
     mapping = column_mapping(header, path.name)
@@ -146,7 +193,7 @@ def _workbook_profile(path: Path, size: int) -> FileProfile:
         path=path,
         file_name=path.name,
         file_id=file_id,
-        size_bytes=size,
+        size_bytes=stamp.size,
         file_format=FileFormat.XLSX,
         compressed=False,
         encoding="xlsx",
@@ -155,4 +202,5 @@ def _workbook_profile(path: Path, size: int) -> FileProfile:
         source_columns=header,
         column_map=mapping.column_map,
         index_column=mapping.index_column,
+        stamp=stamp,
     )

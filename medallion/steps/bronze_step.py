@@ -160,8 +160,8 @@ def record_file_failure(warehouse: Warehouse, path: Path, error: BaseException, 
     """Note in the ledger that a file failed after its profile was known, leaving no partial file in silver."""
     try:
         profile = reader.profile_file(path)
-    except BadInputError:
-        return
+    except (BadInputError, reader.FileChangedError):
+        return  # no whole profile names the file
     with warehouse.connection() as connection:
         ledger.record_failure(
             connection,

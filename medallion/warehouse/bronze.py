@@ -14,7 +14,14 @@ import polars as pl
 import pyarrow as pa
 
 from medallion.errors import BadInputError
-from medallion.reader import CANONICAL_COLUMNS, FileProfile, TolerantParseNeeded, read_alike
+from medallion.reader import (
+    CANONICAL_COLUMNS,
+    FileChangedError,
+    FileProfile,
+    TolerantParseNeeded,
+    ensure_unchanged,
+    read_alike,
+)
 from medallion.warehouse.ledger import file_record, upsert_file
 from medallion.warehouse.sql import now, scalar, transaction
 
@@ -93,22 +100,21 @@ def publish_bronze(
     `identify` (running elsewhere) hashes it; the whole profile it returns then names the table. Content already
     loaded raises AlreadyLoaded, a whole profile that reads the file otherwise than the head raises
     TolerantParseNeeded, and either way nothing is written.
+
+    A file that changed since `profile` looked at it raises FileChangedError and nothing is written: the file id
+    must be the hash of exactly the rows loaded.
     """
     if identify is not None and frames is not None:
         raise ValueError("a file read while it is hashed is read by DuckDB, not from frames")
     ingested_at = now()
     with transaction(connection):
-        if identify is None:
-            table = bronze_table(profile.file_id)
-            connection.execute(f"DROP TABLE IF EXISTS {table}")
-            if frames is None:
-                _create_bronze_from_csv(connection, profile, table)
-            else:
-                _create_bronze_from_frames(connection, table, frames)
-        else:
-            profile = _create_bronze_while_identified(connection, profile, identify)
-            table = bronze_table(profile.file_id)
-        rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
+        try:
+            profile, table = _create_bronze(connection, profile, frames, identify)
+            rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
+        except BadInputError:
+            ensure_unchanged(profile)  # a file that changed while it was read is unfinished, not bad
+            raise
+        ensure_unchanged(profile)
         if rows == 0:
             raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
         upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
@@ -120,6 +126,25 @@ def publish_bronze(
     return rows
 
 
+def _create_bronze(
+    connection: duckdb.DuckDBPyConnection,
+    profile: FileProfile,
+    frames: Iterable[pl.DataFrame] | None,
+    identify: Callable[[], FileProfile] | None,
+) -> tuple[FileProfile, str]:
+    """Create the file's bronze table; returns the file's whole profile and the table."""
+    if identify is not None:
+        profile = _create_bronze_while_identified(connection, profile, identify)
+        return profile, bronze_table(profile.file_id)
+    table = bronze_table(profile.file_id)
+    connection.execute(f"DROP TABLE IF EXISTS {table}")
+    if frames is None:
+        _create_bronze_from_csv(connection, profile, table)
+    else:
+        _create_bronze_from_frames(connection, table, frames)
+    return profile, table
+
+
 def _create_bronze_while_identified(
     connection: duckdb.DuckDBPyConnection, head: FileProfile, identify: Callable[[], FileProfile]
 ) -> FileProfile:
@@ -127,8 +152,10 @@ def _create_bronze_while_identified(
     staged = f'bronze."incoming_{uuid.uuid4().hex}"'
     _create_bronze_from_csv(connection, head, staged)
     profile = identify()
+    if profile.stamp != head.stamp:
+        raise FileChangedError(profile.file_name)
     if not read_alike(head, profile):
-        # The file changed while it was read, or its head misled about the whole (Latin-1 further on, say).
+        # The head misled about the whole (Latin-1 further on, say).
         raise TolerantParseNeeded(f"{profile.file_name}: the whole file reads otherwise than its head")
     record = file_record(connection, profile.file_id)
     if record is not None and record["status"] == "loaded":
