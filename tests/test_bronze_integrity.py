@@ -1,18 +1,20 @@
 """Bronze keeps every record of a file and nothing else: a file that grows while it is read loads whole or not at
-all, and one malformed line in a file of many batches is kept and marked.
+all, one malformed line in a file of many batches is kept and marked, and a record cut off at the end is kept and
+marked whatever the reader or compression.
 
 Each loaded file is checked through silver: its bronze rows are its silver rows, rejected rows and repeats.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_csv
+from conftest import UCI_HEADER, write_csv
 from test_reader import ROW, ROW_2
 
 from medallion import reader
@@ -176,3 +178,55 @@ def test_a_line_with_a_field_too_many_is_kept_and_marked_in_a_file_of_many_batch
     assert (report.bronze_rows, marked) == (10_000, [(line, "too_many_fields")])
     silver = balanced_silver(warehouse, settings, report)
     assert silver.rejected_by_reason == {"malformed_row": 1}
+
+
+# --- A record cut off at the end ---------------------------------------------------------------------------------
+
+
+def cut_file(path: Path, rows: list[str], last: str, *, compressed: bool) -> Path:
+    data = ("\n".join(rows) + "\n" + last).encode()
+    path.write_bytes(gzip.compress(data, compresslevel=1) if compressed else data)
+    return path
+
+
+CUT_ENDINGS = [
+    # cut after the last delimiter: as many fields as the header, the last one empty, which DuckDB reads
+    pytest.param(SAMPLE_ROW.rsplit(",", 1)[0] + ",", None, id="after_the_last_comma"),
+    # cut just after the last field's opening quote, which DuckDB refuses and the csv module takes as empty
+    pytest.param(SAMPLE_ROW.rsplit(",", 1)[0] + ',"', "", id="at_an_opening_quote"),
+    # cut inside the quoted last field, which the csv module reads as if the quote were closed
+    pytest.param(SAMPLE_ROW[:-7], "United K", id="inside_a_quoted_field"),
+]
+
+
+@pytest.mark.parametrize("rows", [10, 60_000], ids=["small", "several_buffers"])
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize(("last", "country"), CUT_ENDINGS)
+def test_a_record_cut_off_at_the_end_is_kept_and_marked(
+    tmp_path: Path,
+    settings: Settings,
+    warehouse: Warehouse,
+    rows: int,
+    compressed: bool,
+    last: str,
+    country: str | None,
+) -> None:
+    # Past the head, a gzip file's last byte is known only from the pass that hashes it.
+    lines = [SAMPLE_HEADER, *(SAMPLE_ROW.replace("536373", str(536373 + number)) for number in range(rows))]
+    path = cut_file(tmp_path / "raw" / f"cut.csv{'.gz' if compressed else ''}", lines, last, compressed=compressed)
+    report = load_bronze(warehouse, path, settings.pipeline)
+    assert report.bronze_rows == rows + 1
+    assert last_rows(warehouse, report.file_id, 2) == [
+        (rows, "United Kingdom", None),
+        (rows + 1, country, "too_few_fields"),
+    ]
+    assert balanced_silver(warehouse, settings, report).rejected_by_reason == {"malformed_row": 1}
+
+
+def test_a_last_line_without_a_line_break_is_whole_and_loads_unmarked(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    path = cut_file(tmp_path / "raw" / "no_final_newline.csv.gz", [UCI_HEADER, ROW], ROW_2, compressed=True)
+    report = load_bronze(warehouse, path, settings.pipeline)
+    assert last_rows(warehouse, report.file_id, 2) == [(1, "United Kingdom", None), (2, "United Kingdom", None)]
+    assert balanced_silver(warehouse, settings, report).rejected_rows == 0

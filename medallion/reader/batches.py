@@ -96,12 +96,18 @@ def _ends_without_newline(text_path: Path) -> bool:
 
 
 def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:
-    """Slow path for malformed CSV: every record is kept, rows with the wrong field count are marked."""
+    """Slow path for malformed CSV: every record is kept, rows with the wrong field count are marked, and so is a
+    last record the text ends inside of."""
     width = len(profile.source_columns)
     records: list[list[str | None]] = []
     row_number = 0
     with text_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        for fields in _records(handle, profile):
+        reader = _Records(handle, profile)
+        for fields in reader:
+            if batch_rows is not None and len(records) >= batch_rows:
+                # Flushed before the next record, so the last record is still at hand after the loop.
+                yield _tolerant_frame(profile, records, row_number - len(records))
+                records = []
             row_number += 1
             problem = None
             if len(fields) > width:
@@ -110,30 +116,61 @@ def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | N
                 problem = "too_few_fields"
             padded: list[str | None] = list(fields[:width]) + [None] * (width - len(fields))
             records.append([*padded, problem])
-            if batch_rows is not None and len(records) >= batch_rows:
-                yield _tolerant_frame(profile, records, row_number - len(records))
-                records = []
     if row_number == 0:
         raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
-    if records:
-        yield _tolerant_frame(profile, records, row_number - len(records))
+    if reader.last_record_cut_in_quotes() and records[-1][-1] is None:
+        records[-1][-1] = "too_few_fields"
+    yield _tolerant_frame(profile, records, row_number - len(records))
 
 
-def _records(handle: TextIO, profile: FileProfile) -> Iterator[list[str]]:
-    """The data records after the header; a record the csv module cannot read (a quote left open over more than
-    its field size limit, say) is a BadInputError naming the line it starts on."""
-    reader = csv.reader(handle, delimiter=profile.delimiter)
-    start = 1
-    try:
-        next(reader, None)
-        start = reader.line_num + 1
-        for fields in reader:
-            yield fields
+class _Records:
+    """The data records after the header, keeping the lines of the last one read.
+
+    A record the csv module cannot read (a quote left open over more than its field size limit, say) is a
+    BadInputError naming the line it starts on.
+    """
+
+    def __init__(self, handle: TextIO, profile: FileProfile) -> None:
+        self._handle = handle
+        self._profile = profile
+        self._lines: list[str] = []  # the lines of the record being read, or of the last one read
+        self._record_read = False
+
+    def _next_line(self) -> Iterator[str]:
+        for line in self._handle:
+            if self._record_read:
+                self._lines.clear()
+                self._record_read = False
+            self._lines.append(line)
+            yield line
+
+    def __iter__(self) -> Iterator[list[str]]:
+        reader = csv.reader(self._next_line(), delimiter=self._profile.delimiter)
+        start = 1
+        try:
+            next(reader, None)
             start = reader.line_num + 1
-    except csv.Error as error:
-        raise BadInputError(
-            f"{profile.file_name}: the record starting on line {start} is not readable CSV ({error})"
-        ) from None
+            for fields in reader:
+                self._record_read = True
+                yield fields
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise BadInputError(
+                f"{self._profile.file_name}: the record starting on line {start} is not readable CSV ({error})"
+            ) from None
+
+    def last_record_cut_in_quotes(self) -> bool:
+        """Whether the text ended inside a quoted field of the last record, which the csv module reads as if the
+        quote had been closed: the file was cut off there."""
+        if not self._lines:
+            return False
+        strict = csv.reader(self._lines, delimiter=self._profile.delimiter, strict=True)
+        try:
+            for _ in strict:
+                pass
+        except csv.Error as error:
+            return "unexpected end of data" in str(error)
+        return False
 
 
 def _tolerant_frame(profile: FileProfile, records: list[list[str | None]], offset: int) -> pl.DataFrame:

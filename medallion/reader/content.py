@@ -29,6 +29,7 @@ class ContentScan:
     encoding: str
     head: bytes  # the first HEAD_BYTES of content, and at least its whole first line
     complete: bool  # whether `head` is all of the content
+    ends_with_line_break: bool | None  # whether the content's last byte ends a line; None when the head is not all
 
 
 class _Inflater:
@@ -136,6 +137,7 @@ def scan_content(path: Path, compressed: bool, *, whole: bool) -> ContentScan:
     head = _Head(path.name)
     offset = 0
     complete = True
+    last_byte = b""
     read_bytes = CHUNK_BYTES if whole else HEAD_BYTES
     chunks = content_chunks(path, compressed, read_bytes=read_bytes, on_read=hashed.update if hashed else None)
     with closing(chunks):
@@ -144,6 +146,7 @@ def scan_content(path: Path, compressed: bool, *, whole: bool) -> ContentScan:
                 raise _binary_content(path, compressed, offset + nul)
             head.take(chunk)
             offset += len(chunk)
+            last_byte = chunk[-1:] or last_byte
             if whole:
                 sniffer.feed(chunk)
             elif head.done:
@@ -159,6 +162,7 @@ def scan_content(path: Path, compressed: bool, *, whole: bool) -> ContentScan:
         encoding=sniffer.encoding(final=whole or complete, bom=bom),
         head=bytes(head.data),
         complete=complete,
+        ends_with_line_break=last_byte in (b"\n", b"\r") if whole or complete else None,
     )
 
 

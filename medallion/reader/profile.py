@@ -56,6 +56,8 @@ class FileProfile(BaseModel):
     index_column: str | None
     # The file as it was looked at before it was read; None for rows that come from no file on disk.
     stamp: FileStamp | None = None
+    # Whether the content ends with a line break; None for a workbook, or a file known by its head only.
+    ends_with_line_break: bool | None = None
 
 
 def ensure_unchanged(profile: FileProfile) -> None:
@@ -177,6 +179,7 @@ def _text_profile(path: Path, stamp: FileStamp, compressed: bool, scan: ContentS
         column_map=mapping.column_map,
         index_column=mapping.index_column,
         stamp=stamp,
+        ends_with_line_break=scan.ends_with_line_break,
     )
 
 

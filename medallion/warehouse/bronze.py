@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from medallion.errors import BadInputError
+from medallion.file_kinds import FileFormat
 from medallion.reader import (
     CANONICAL_COLUMNS,
     FileChangedError,
@@ -110,6 +111,7 @@ def publish_bronze(
     with transaction(connection):
         try:
             profile, table = _create_bronze(connection, profile, frames, identify)
+            _mark_cut_short_last_record(connection, profile, table)
             rows = scalar(connection, f"SELECT count(*) FROM {table}")  # noqa: S608 - validated id
         except BadInputError:
             ensure_unchanged(profile)  # a file that changed while it was read is unfinished, not bad
@@ -191,24 +193,22 @@ def _create_bronze_from_csv(connection: duckdb.DuckDBPyConnection, profile: File
         )
     except (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.IOException) as error:
         raise TolerantParseNeeded(str(error).splitlines()[0]) from None
-    if not profile.compressed and _last_record_cut_short(connection, profile, table):
-        connection.execute(
-            f"UPDATE {table} SET parse_error = 'too_few_fields' WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
-        )
 
 
-def _last_record_cut_short(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> bool:
-    """A file cut off inside its last record ends without a newline and with that record's last field empty."""
-    with profile.path.open("rb") as handle:
-        handle.seek(max(0, profile.size_bytes - 1))
-        if handle.read(1) in (b"\n", b"\r"):
-            return False
+def _mark_cut_short_last_record(connection: duckdb.DuckDBPyConnection, profile: FileProfile, table: str) -> None:
+    """Mark the last row `too_few_fields` when the file was cut off inside it: a CSV file that ends without a line
+    break, with that record's last field empty. Whichever reader read the file, the mark is the same."""
+    if profile.file_format is not FileFormat.CSV or profile.ends_with_line_break is not False:
+        return
     last_source = profile.source_columns[-1]
     column = profile.column_map.get(last_source, "source_index" if last_source == profile.index_column else None)
     if column is None:
-        return False
-    sql = f"SELECT coalesce({column}, '') = '' FROM {table} WHERE rowid = (SELECT max(rowid) FROM {table})"  # noqa: S608
-    return bool(scalar(connection, sql))
+        return  # the last field is not kept, so an empty one cannot be told apart
+    connection.execute(
+        f"""UPDATE {table} SET parse_error = 'too_few_fields'
+            WHERE rowid = (SELECT max(rowid) FROM {table}) AND parse_error IS NULL
+              AND coalesce({column}, '') = ''"""  # noqa: S608 - validated id, a canonical column
+    )
 
 
 class FrameStream:
