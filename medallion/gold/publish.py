@@ -60,7 +60,9 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], 
         _refresh_enriched(connection)
     state.mark_enriched(connection, enriched=enriched)
     publish_tables(connection, parameters, enriched=enriched)
-    for name in (*totals.TEMPORARY, state.REFRESH):
+    for name in totals.TEMPORARY_VIEWS:
+        connection.execute(f"DROP VIEW IF EXISTS {name}")
+    for name in (*totals.TEMPORARY_TABLES, state.REFRESH):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -84,7 +86,7 @@ def _refresh_enriched(connection: duckdb.DuckDBPyConnection) -> None:
         stale = state.stale_enriched_files_sql(connection)
         state.set_refresh(connection, f"SELECT file_key FROM {state.REFRESH} UNION ALL {stale}")  # noqa: S608
     lines = state.selection(connection, every_file=every_file)
-    for name in state.ENRICHED_STATE:
-        totals.refresh_sliced_state(connection, name, lines)
-        for spec in (spec for spec in totals.ENRICHED_TOTALS if spec.state == name):
-            totals.move_totals(connection, spec)
+    state.number_categories(connection)
+    totals.refresh_sliced_state(connection, "enriched_invoices", lines)
+    totals.move_totals(connection, totals.REGION_TOTALS)
+    totals.move_category_totals(connection, lines)

@@ -1,9 +1,10 @@
 """Gold's per-file state: each file's silver rows summed at the grain gold needs, and which files to refresh.
 
 A refresh replaces the state rows of the files in `REFRESH` with rows built from their silver lines as they are
-now: a file loaded again, superseded or failed has no lines left, so refreshing it takes its contributions out.
-Amounts are summed as exact decimals: silver's line amounts are whole cents, and converted amounts are held to
-twelve places, so any split of the lines into files adds up to the same totals.
+now: a superseded or failed file has no lines left, so refreshing it takes its contributions out, and a file
+loaded again brings its new ones. Amounts are summed as exact decimals (silver rounds each line amount to whole
+cents, and converted amounts are held to twelve places), so any split of the lines into files adds up to the same
+totals, where sums of doubles could differ in the last bit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ ENRICHED_VIEW = "silver.transactions_enriched"
 
 _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
+# A product line without a category (none known for it) counts under 'other', as the category table shows it.
+_CATEGORY = "coalesce(product_category, 'other')"
 _CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd,
     coalesce(sum(amount_eur::DECIMAL(38, 12)), 0) AS amount_eur,
     count(amount_usd) AS usd_rows, count(amount_eur) AS eur_rows"""
@@ -51,18 +54,21 @@ _NEW_ROWS: dict[str, str] = {
         SELECT file_key, stock_code, description, {_EXACT_SUMS}
         FROM {{lines}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
-    "regions": f"""
+    # The category bits are numbered by `category_bits`, which `number_categories` keeps up to date first.
+    "enriched_invoices": f"""
         SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
                country_region AS region, country_subregion AS subregion, is_cancellation,
-               {_EXACT_SUMS}, {_CONVERTED_SUMS}
-        FROM {{enriched}} WHERE NOT is_bad_debt
+               {_EXACT_SUMS}, {_CONVERTED_SUMS},
+               coalesce(bit_or(1::UBIGINT << b.bit) FILTER (WHERE NOT is_non_product), 0) AS categories
+        FROM {{enriched}} AS e LEFT JOIN gold_state.category_bits AS b ON b.category = {_CATEGORY}
+        WHERE NOT is_bad_debt
         GROUP BY ALL""",  # noqa: S608 - constants
-    "categories": f"""
-        SELECT file_key, product_category AS category, invoice_no, customer_id, is_cancellation,
-               {_EXACT_SUMS}, {_CONVERTED_SUMS}
+    "category_sums": f"""
+        SELECT file_key, {_CATEGORY} AS category, is_cancellation, {_EXACT_SUMS}, {_CONVERTED_SUMS}
         FROM {{enriched}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
 }
+CATEGORY_BITS = 64
 
 
 class Selection(NamedTuple):
@@ -104,13 +110,12 @@ def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
     return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
 
 
-BASE_STATE = ("files", "invoices", "products")
-ENRICHED_STATE = ("regions", "categories")
+ENRICHED_STATE = ("enriched_invoices", "category_sums")
 _SEEN = ("seen_rates", "seen_countries", "seen_products")
 
 
-def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> int:
-    """Make `REFRESH` hold the file keys `sql` selects; returns how many."""
+def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> None:
+    """Make `REFRESH` hold the file keys `sql` selects."""
     # Built under another name first: `sql` may read the table it replaces.
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {REFRESH}_next AS SELECT DISTINCT file_key FROM ({sql})",  # noqa: S608
@@ -118,7 +123,6 @@ def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: obj
     )
     connection.execute(f"DROP TABLE IF EXISTS {REFRESH}")
     connection.execute(f"ALTER TABLE {REFRESH}_next RENAME TO {REFRESH}")
-    return int(scalar(connection, f"SELECT count(*) FROM {REFRESH}"))  # noqa: S608 - constant
 
 
 def changed_files_sql(explicit: Iterable[int]) -> tuple[str, list[object]]:
@@ -167,13 +171,13 @@ _DIMENSIONS = {
     "rates": (
         ("currency", "invoice_date"),
         ("usd", "eur"),
-        """SELECT g.file_key FROM gold_state.regions AS g JOIN ops.files AS f USING (file_key)
+        """SELECT g.file_key FROM gold_state.enriched_invoices AS g JOIN ops.files AS f USING (file_key)
            JOIN gold_changed_rates AS c ON c.currency = f.currency AND c.invoice_date = g.invoice_date""",
     ),
     "countries": (
         ("country",),
         ("continent", "region", "subregion"),
-        "SELECT g.file_key FROM gold_state.regions AS g JOIN gold_changed_countries AS c USING (country)",
+        "SELECT g.file_key FROM gold_state.enriched_invoices AS g JOIN gold_changed_countries AS c USING (country)",
     ),
     "products": (
         ("stock_code", "description"),
@@ -232,6 +236,24 @@ def mark_enriched(connection: duckdb.DuckDBPyConnection, *, enriched: bool) -> N
     connection.execute(
         f"UPDATE gold_state.meta SET enriched = true, dimensions_seen_at = (SELECT max(newest) FROM ({newest}))"  # noqa: S608
     )
+
+
+def number_categories(connection: duckdb.DuckDBPyConnection) -> None:
+    """Give every category the enrichment knows (and 'other') a bit of `enriched_invoices.categories`; a number
+    once given stays."""
+    connection.execute(
+        """INSERT INTO gold_state.category_bits
+           SELECT category, (SELECT coalesce(max(bit) + 1, 0) FROM gold_state.category_bits)
+                            + row_number() OVER (ORDER BY category) - 1
+           FROM ((SELECT coalesce(category, 'other') AS category FROM enrichment.products UNION SELECT 'other')
+                 EXCEPT SELECT category FROM gold_state.category_bits)"""
+    )
+    numbered = int(scalar(connection, "SELECT count(*) FROM gold_state.category_bits"))
+    if numbered > CATEGORY_BITS:
+        raise ValueError(
+            f"enrichment knows {numbered} product categories; gold counts invoices per category in "
+            f"{CATEGORY_BITS} bits (gold_state.enriched_invoices.categories)"
+        )
 
 
 def enriched_is_complete(connection: duckdb.DuckDBPyConnection) -> bool:

@@ -15,10 +15,12 @@ from medallion.gold.state import REFRESH, Selection, new_rows
 
 _IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 _NEW = "gold_new"
+_NEW_SUMS = "gold_new_sums"
 # A sliced state table's rows that a refresh touches, signed: -1 as they were, +1 as they are.
 BY_INVOICE = "gold_by_invoice"
 BY_CUSTOMER = "gold_by_customer"
-TEMPORARY = (_NEW, BY_INVOICE, BY_CUSTOMER)
+TEMPORARY_VIEWS = (BY_INVOICE, BY_CUSTOMER)
+TEMPORARY_TABLES = (_NEW, _NEW_SUMS, f"{BY_INVOICE}_before", f"{BY_CUSTOMER}_before")
 
 _MEASURES = ("sales", "cancelled", "sale_rows", "quantity", "rows", "invoices", "customers")
 _CONVERTED = ("amount_usd", "amount_eur", "usd_rows", "eur_rows")
@@ -44,39 +46,40 @@ BASE_TOTALS = (
     Totals("month_totals", "invoices", ("year", "month"), ("year", "month")),
     Totals("overall_totals", "invoices", ("'all' AS scope",), ("scope",)),
 )
-ENRICHED_TOTALS = (
-    Totals(
-        "region_totals",
-        "regions",
-        (
-            "coalesce(continent, 'Unmapped') AS continent",
-            "coalesce(region, 'Unmapped') AS region",
-            "coalesce(subregion, 'Unmapped') AS subregion",
-        ),
-        ("continent", "region", "subregion"),
-        converted=True,
+REGION_TOTALS = Totals(
+    "region_totals",
+    "enriched_invoices",
+    (
+        "coalesce(continent, 'Unmapped') AS continent",
+        "coalesce(region, 'Unmapped') AS region",
+        "coalesce(subregion, 'Unmapped') AS subregion",
     ),
-    Totals("category_totals", "categories", ("coalesce(category, 'other') AS category",), ("category",), True),
+    ("continent", "region", "subregion"),
+    converted=True,
 )
 
 
 def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection) -> None:
-    """Replace the refreshed files' rows of a state table by rows of `lines`, keeping in `BY_INVOICE` and
-    `BY_CUSTOMER` every row of the invoices and customers that changes, signed."""
+    """Replace the refreshed files' rows of a state table by rows of `lines`; `BY_INVOICE` and `BY_CUSTOMER` then
+    show every row of the invoices and customers that changes, signed."""
     _new_rows(connection, state, lines)
     for signed, item, present in (
         (BY_INVOICE, "invoice_no", "true"),
         (BY_CUSTOMER, "customer_id", "customer_id IS NOT NULL"),
     ):
+        # The rows as they were are kept before the state changes; the rows as they are come from them and the
+        # new rows, so neither the state nor the new rows are copied again.
         connection.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {signed} AS
-                WITH touched AS (
-                    SELECT * FROM gold_state.{state} WHERE {item} IN (
-                        SELECT {item} FROM gold_state.{state} WHERE {_IN_REFRESH} AND {present}
-                        UNION SELECT {item} FROM {_NEW} WHERE {present}))
-                SELECT -1 AS sign, * FROM touched
-                UNION ALL SELECT 1 AS sign, * FROM touched WHERE NOT {_IN_REFRESH}
-                UNION ALL SELECT 1 AS sign, * FROM {_NEW} WHERE {present}"""  # noqa: S608 - constants
+            f"""CREATE OR REPLACE TEMP TABLE {signed}_before AS
+                SELECT * FROM gold_state.{state} WHERE {item} IN (
+                    SELECT {item} FROM gold_state.{state} WHERE {_IN_REFRESH} AND {present}
+                    UNION SELECT {item} FROM {_NEW} WHERE {present})"""  # noqa: S608 - constants
+        )
+        connection.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {signed} AS
+                SELECT -1 AS sign, * FROM {signed}_before
+                UNION ALL BY NAME SELECT 1 AS sign, * FROM {signed}_before WHERE NOT {_IN_REFRESH}
+                UNION ALL BY NAME SELECT 1 AS sign, * FROM {_NEW} WHERE {present}"""  # noqa: S608 - constants
         )
     _replace_rows(connection, state)
 
@@ -87,14 +90,14 @@ def refresh_state(connection: duckdb.DuckDBPyConnection, state: str, lines: Sele
     _replace_rows(connection, state)
 
 
-def _new_rows(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection) -> None:
+def _new_rows(connection: duckdb.DuckDBPyConnection, state: str, lines: Selection, into: str = _NEW) -> None:
     sql, parameters = new_rows(state, lines)
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {sql}", parameters)
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {sql}", parameters)
 
 
-def _replace_rows(connection: duckdb.DuckDBPyConnection, state: str) -> None:
+def _replace_rows(connection: duckdb.DuckDBPyConnection, state: str, new: str = _NEW) -> None:
     connection.execute(f"DELETE FROM gold_state.{state} WHERE {_IN_REFRESH}")  # noqa: S608 - constants
-    connection.execute(f"INSERT INTO gold_state.{state} BY NAME SELECT * FROM {_NEW}")  # noqa: S608 - constants
+    connection.execute(f"INSERT INTO gold_state.{state} BY NAME SELECT * FROM {new}")  # noqa: S608 - constants
 
 
 def move_totals(connection: duckdb.DuckDBPyConnection, totals: Totals) -> None:
@@ -106,19 +109,22 @@ def move_totals(connection: duckdb.DuckDBPyConnection, totals: Totals) -> None:
         if totals.converted
         else ""
     )
+    names = ", ".join(totals.key_names)
+    # Each distinct count over the distinct pairs of group and item, signed: faster than DuckDB's per-group
+    # count(DISTINCT ...) and the same figure.
     changes = f"""
         SELECT {keys},
                sum(sign * amount) FILTER (WHERE NOT is_cancellation) AS sales,
                sum(sign * amount) FILTER (WHERE is_cancellation) AS cancelled,
                sum(sign * rows) FILTER (WHERE NOT is_cancellation) AS sale_rows,
-               sum(sign * quantity) AS quantity, sum(sign * rows) AS rows,
-               count(DISTINCT invoice_no) FILTER (WHERE sign > 0 AND NOT is_cancellation)
-               - count(DISTINCT invoice_no) FILTER (WHERE sign < 0 AND NOT is_cancellation) AS invoices {converted}
+               sum(sign * quantity) AS quantity, sum(sign * rows) AS rows {converted}
         FROM {BY_INVOICE} GROUP BY ALL
         UNION ALL BY NAME
-        SELECT {keys}, count(DISTINCT customer_id) FILTER (WHERE sign > 0)
-                       - count(DISTINCT customer_id) FILTER (WHERE sign < 0) AS customers
-        FROM {BY_CUSTOMER} GROUP BY ALL"""  # noqa: S608 - constants
+        SELECT {names}, sum(sign) AS invoices
+        FROM (SELECT DISTINCT {keys}, sign, invoice_no FROM {BY_INVOICE} WHERE NOT is_cancellation) GROUP BY ALL
+        UNION ALL BY NAME
+        SELECT {names}, sum(sign) AS customers
+        FROM (SELECT DISTINCT {keys}, sign, customer_id FROM {BY_CUSTOMER}) GROUP BY ALL"""  # noqa: S608 - constants
     merge_totals(connection, totals.table, totals.key_names, totals.measures, changes)
 
 
@@ -185,3 +191,35 @@ def refresh_products(connection: duckdb.DuckDBPyConnection, lines: Selection) ->
         f"SELECT * FROM ({changes}) WHERE description IS NOT NULL",  # noqa: S608 - constants
     )
     _replace_rows(connection, "products")
+
+
+def move_category_totals(connection: duckdb.DuckDBPyConnection, lines: Selection) -> None:
+    """Replace the refreshed files' category sums by those of `lines` and move the category totals: sums by the
+    change in the sums, invoices and customers by the change in `BY_INVOICE` and `BY_CUSTOMER` of the enriched
+    invoices, whose bits name the categories of each invoice's product lines."""
+    _new_rows(connection, "category_sums", lines, into=_NEW_SUMS)
+    signed = f"""
+        SELECT 1 AS sign, * FROM {_NEW_SUMS}
+        UNION ALL BY NAME
+        SELECT -1 AS sign, * FROM gold_state.category_sums WHERE {_IN_REFRESH}"""  # noqa: S608 - constants
+    of_invoices = "JOIN gold_state.category_bits AS b ON (i.categories >> b.bit) & 1 = 1"
+    changes = f"""
+        SELECT category,
+               sum(sign * amount) FILTER (WHERE NOT is_cancellation) AS sales,
+               sum(sign * amount) FILTER (WHERE is_cancellation) AS cancelled,
+               sum(sign * rows) FILTER (WHERE NOT is_cancellation) AS sale_rows,
+               sum(sign * quantity) AS quantity, sum(sign * rows) AS rows,
+               sum(sign * amount_usd) AS amount_usd, sum(sign * amount_eur) AS amount_eur,
+               sum(sign * usd_rows) AS usd_rows, sum(sign * eur_rows) AS eur_rows
+        FROM ({signed}) GROUP BY category
+        UNION ALL BY NAME
+        SELECT category, sum(sign) AS invoices
+        FROM (SELECT DISTINCT b.category, i.sign, i.invoice_no FROM {BY_INVOICE} AS i {of_invoices}
+              WHERE NOT i.is_cancellation)
+        GROUP BY category
+        UNION ALL BY NAME
+        SELECT category, sum(sign) AS customers
+        FROM (SELECT DISTINCT b.category, i.sign, i.customer_id FROM {BY_CUSTOMER} AS i {of_invoices})
+        GROUP BY category"""  # noqa: S608 - constants
+    merge_totals(connection, "category_totals", ("category",), (*_MEASURES, *_CONVERTED), changes)
+    _replace_rows(connection, "category_sums", _NEW_SUMS)

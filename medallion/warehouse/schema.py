@@ -144,11 +144,14 @@ _GOLD_STATE_TABLES = {
         country VARCHAR NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
         is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL""",
     "products": f"file_key INTEGER NOT NULL, stock_code VARCHAR NOT NULL, description VARCHAR, {_LINE_SUMS}",
-    "regions": f"""file_key INTEGER NOT NULL, invoice_no VARCHAR NOT NULL, customer_id VARCHAR,
+    # An invoice's enriched rows; `categories` has bit b set when the invoice has a product line of the category
+    # `category_bits` numbers b, which is what counting invoices and customers per category needs.
+    "enriched_invoices": f"""file_key INTEGER NOT NULL, invoice_no VARCHAR NOT NULL, customer_id VARCHAR,
         country VARCHAR NOT NULL, invoice_date DATE NOT NULL, continent VARCHAR, region VARCHAR, subregion VARCHAR,
-        is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, {_CONVERTED}""",
-    "categories": f"""file_key INTEGER NOT NULL, category VARCHAR, invoice_no VARCHAR NOT NULL,
-        customer_id VARCHAR, is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, {_CONVERTED}""",
+        is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, {_CONVERTED}, categories UBIGINT NOT NULL""",
+    "category_sums": f"""file_key INTEGER NOT NULL, category VARCHAR NOT NULL, is_cancellation BOOLEAN NOT NULL,
+        {_LINE_SUMS}, {_CONVERTED}""",
+    "category_bits": "category VARCHAR NOT NULL, bit INTEGER NOT NULL",
     "country_totals": f"country VARCHAR NOT NULL, {_TOTALS}",
     "month_totals": f"year INTEGER NOT NULL, month INTEGER NOT NULL, {_TOTALS}",
     "overall_totals": f"scope VARCHAR NOT NULL, {_TOTALS}",
