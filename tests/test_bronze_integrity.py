@@ -1,6 +1,6 @@
 """Bronze keeps every record of a file and nothing else: a file that grows while it is read loads whole or not at
-all, one malformed line in a file of many batches is kept and marked, and a record cut off at the end is kept and
-marked whatever the reader or compression.
+all, one malformed line in a file of many batches is kept and marked, a record cut off at the end is kept and
+marked whatever the reader or compression, and every sheet of a workbook loads with its name.
 
 Each loaded file is checked through silver: its bronze rows are its silver rows, rejected rows and repeats.
 """
@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xlsxwriter
 from conftest import UCI_HEADER, write_csv
 from test_reader import ROW, ROW_2
 
 from medallion import reader
-from medallion.errors import is_retryable
+from medallion.errors import BadInputError, is_retryable
 from medallion.reader import content
 from medallion.settings import Settings, load_settings
 from medallion.steps import BronzeReport, SilverReport, load_bronze, load_silver
@@ -230,3 +231,109 @@ def test_a_last_line_without_a_line_break_is_whole_and_loads_unmarked(
     report = load_bronze(warehouse, path, settings.pipeline)
     assert last_rows(warehouse, report.file_id, 2) == [(1, "United Kingdom", None), (2, "United Kingdom", None)]
     assert balanced_silver(warehouse, settings, report).rejected_rows == 0
+
+
+# --- Workbooks of several sheets ---------------------------------------------------------------------------------
+
+WORKBOOK_HEADER = UCI_HEADER.split(",")
+
+
+def workbook(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    """A workbook with a sheet per entry, each a list of rows written from the top left."""
+    book = xlsxwriter.Workbook(str(path))
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for number, row in enumerate(rows):
+            sheet.write_row(number, 0, row)
+    book.close()
+    return path
+
+
+def sales(first_invoice: int, count: int) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        [str(first_invoice + number), "85123A", "HEART", 6, "12/1/2010 8:26", 2.55, 17850, "France"]
+        for number in range(count)
+    ]
+    return [WORKBOOK_HEADER, *rows]
+
+
+def sheet_rows(warehouse: Warehouse, file_id: str) -> list[tuple[Any, ...]]:
+    with warehouse.connection() as connection:
+        return connection.execute(
+            """SELECT source_sheet, count(*), min(row_number), max(row_number), min(invoice_no), max(invoice_no)
+               FROM bronze.transactions WHERE file_id = ? GROUP BY source_sheet ORDER BY min(row_number)""",
+            [file_id],
+        ).fetchall()
+
+
+def test_every_month_sheet_of_a_workbook_loads_with_its_sheet_and_rows_numbered_on(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    path = workbook(
+        tmp_path / "raw" / "quarter.xlsx",
+        {"January": sales(100000, 3), "Empty": [], "February": sales(200000, 2), "March": [WORKBOOK_HEADER]},
+    )
+    report = load_bronze(warehouse, path, settings.pipeline)
+    assert report.bronze_rows == 5
+    assert sheet_rows(warehouse, report.file_id) == [
+        ("January", 3, 1, 3, "100000", "100002"),
+        ("February", 2, 4, 5, "200000", "200001"),
+    ]
+    assert balanced_silver(warehouse, settings, report).silver_rows == 5
+
+
+def test_a_workbook_whose_first_sheet_is_empty_loads_its_second(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    path = workbook(tmp_path / "raw" / "export.xlsx", {"Sheet1": [], "Data": sales(300000, 2)})
+    report = load_bronze(warehouse, path, settings.pipeline)
+    assert sheet_rows(warehouse, report.file_id) == [("Data", 2, 1, 2, "300000", "300001")]
+    assert balanced_silver(warehouse, settings, report).silver_rows == 2
+
+
+@pytest.mark.parametrize(
+    ("sheets", "message"),
+    [
+        (
+            {"January": sales(1, 1), "Notes": [["checked by", "Ann"]], "Totals": [["month", "sum"], ["Jan", 1]]},
+            "book.xlsx: sheet(s) 'Notes', 'Totals' have another header than sheet 'January' ('Notes' has "
+            "'checked by', 'Ann'); every sheet with data must have the same columns",
+        ),
+        (
+            {"Notes": [["read me"]], "January": sales(1, 1)},
+            "book.xlsx (sheet 'Notes'): missing column(s) InvoiceNo or Invoice, StockCode, Description, Quantity, "
+            "InvoiceDate, UnitPrice or Price, CustomerID or Customer ID, Country; the header has 'read me'",
+        ),
+        ({"Sheet1": [], "Sheet2": []}, "book.xlsx: the workbook has no sheet with data"),
+        ({"January": [WORKBOOK_HEADER], "February": [WORKBOOK_HEADER]}, None),
+    ],
+    ids=["another_header", "first_sheet_not_sales", "all_empty", "headers_only"],
+)
+def test_a_workbook_is_refused_naming_its_sheets_when_they_do_not_all_hold_sales(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse, sheets: dict[str, list[list[Any]]], message: str | None
+) -> None:
+    path = workbook(tmp_path / "raw" / "book.xlsx", sheets)
+    with pytest.raises(BadInputError) as raised:
+        load_bronze(warehouse, path, settings.pipeline)
+    assert str(raised.value) == (message or "book.xlsx: the workbook has a header but no data rows")
+    assert bronze_table_names(warehouse) == []
+
+
+def test_csv_rows_and_the_tables_of_files_loaded_before_sheets_were_kept_have_no_sheet(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    older = load_bronze(warehouse, write_csv(tmp_path / "raw" / "older.csv", ROW), settings.pipeline)
+    table = bronze.bronze_table(older.file_id)
+    with warehouse.connection() as connection:
+        # The table as files loaded before had it: no source_sheet column.
+        connection.execute(f"ALTER TABLE {table} DROP COLUMN source_sheet")
+        bronze.refresh_bronze_view(connection)
+    newer = load_bronze(warehouse, write_csv(tmp_path / "raw" / "newer.csv", ROW_2), settings.pipeline)
+    book = load_bronze(warehouse, workbook(tmp_path / "raw" / "book.xlsx", {"May": sales(7, 1)}), settings.pipeline)
+    with warehouse.connection() as connection:
+        sheets = connection.execute(
+            "SELECT file_id, invoice_no, source_sheet FROM bronze.transactions ORDER BY invoice_no"
+        ).fetchall()
+    assert sorted(sheets) == sorted(
+        [(older.file_id, "536365", None), (newer.file_id, "536366", None), (book.file_id, "7", "May")]
+    )

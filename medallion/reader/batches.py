@@ -29,7 +29,7 @@ def row_batches(
     some batches, when a line does not fit the header.
     """
     if profile.file_format is FileFormat.XLSX:
-        yield _canonical(workbook_rows(profile.path, profile.file_name), profile)
+        yield from _workbook_batches(profile)
         return
     frames = (
         _tolerant_batches(profile, text_path, batch_rows)
@@ -41,6 +41,18 @@ def row_batches(
         raise BadInputError(f"{profile.file_name}: the file has a header but no data rows")
     yield first
     yield from frames
+
+
+def _workbook_batches(profile: FileProfile) -> Iterator[pl.DataFrame]:
+    """Every sheet's rows in turn, each keeping its sheet, numbered on from the sheet before."""
+    offset = 0
+    for sheet, frame in workbook_rows(profile.path, profile.sheets, profile.source_columns):
+        if frame.height == 0:
+            continue
+        yield _canonical(frame, profile, offset=offset).with_columns(pl.lit(sheet, pl.String).alias("source_sheet"))
+        offset += frame.height
+    if offset == 0:
+        raise BadInputError(f"{profile.file_name}: the workbook has a header but no data rows")
 
 
 def _polars_batches(profile: FileProfile, text_path: Path, batch_rows: int | None) -> Iterator[pl.DataFrame]:

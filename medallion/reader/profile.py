@@ -16,7 +16,7 @@ from medallion.file_kinds import SUFFIXES, FileFormat, kind_of
 from medallion.reader.columns import column_mapping
 from medallion.reader.content import ContentScan, file_digest, scan_content
 from medallion.reader.encodings import LATIN1, UTF8, text_of
-from medallion.reader.excel import workbook_header
+from medallion.reader.excel import workbook_layout
 
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -58,6 +58,8 @@ class FileProfile(BaseModel):
     stamp: FileStamp | None = None
     # Whether the content ends with a line break; None for a workbook, or a file known by its head only.
     ends_with_line_break: bool | None = None
+    # A workbook's sheets whose rows are read, in order.
+    sheets: list[str] = []
 
 
 def ensure_unchanged(profile: FileProfile) -> None:
@@ -190,8 +192,7 @@ def _delimiter_of(first_line: str) -> str:
 
 def _workbook_profile(path: Path, stamp: FileStamp) -> FileProfile:
     file_id = file_digest(path)
-    header = workbook_header(path)
-    mapping = column_mapping(header, path.name)
+    layout = workbook_layout(path)
     return FileProfile(
         path=path,
         file_name=path.name,
@@ -201,9 +202,10 @@ def _workbook_profile(path: Path, stamp: FileStamp) -> FileProfile:
         compressed=False,
         encoding="xlsx",
         delimiter="",
-        layout=mapping.layout,
-        source_columns=header,
-        column_map=mapping.column_map,
-        index_column=mapping.index_column,
+        layout=layout.mapping.layout,
+        source_columns=layout.header,
+        column_map=layout.mapping.column_map,
+        index_column=layout.mapping.index_column,
         stamp=stamp,
+        sheets=layout.sheets,
     )

@@ -26,7 +26,11 @@ from medallion.reader import (
 from medallion.warehouse.ledger import file_record, upsert_file
 from medallion.warehouse.sql import now, scalar, transaction
 
+# A row as the file gave it: its index, the canonical columns and what kept it from fitting the header.
 BRONZE_COLUMNS: tuple[str, ...] = ("source_index", *CANONICAL_COLUMNS, "parse_error")
+# The workbook sheet a row came from, NULL for a CSV file; the tables of files loaded before it lack the column.
+SOURCE_SHEET = "source_sheet"
+_TABLE_COLUMNS = (*BRONZE_COLUMNS, SOURCE_SHEET)
 _FILE_ID = re.compile(r"[0-9a-f]{64}")
 
 # DuckDB's CSV reader hands a plain file to its threads in buffers of this size, which reads the files faster than
@@ -95,7 +99,7 @@ def publish_bronze(
 
     With `frames` None, DuckDB reads the CSV file itself, strictly, streaming and on every core; a file its
     strict reader refuses raises TolerantParseNeeded and nothing is written. Otherwise the rows are `frames`
-    (row_number, source_index, the canonical columns, parse_error), in file order.
+    (row_number, source_index, the canonical columns, parse_error, and source_sheet for a workbook), in file order.
 
     With `identify`, `profile` is a `reader.head_profile` and DuckDB reads the file under a staging name while
     `identify` (running elsewhere) hashes it; the whole profile it returns then names the table. Content already
@@ -179,7 +183,8 @@ def _create_bronze_from_csv(connection: duckdb.DuckDBPyConnection, profile: File
     try:
         connection.execute(
             f"""CREATE TABLE {table} AS
-                SELECT {index} AS source_index, {selected}, NULL::VARCHAR AS parse_error
+                SELECT {index} AS source_index, {selected}, NULL::VARCHAR AS parse_error,
+                       NULL::VARCHAR AS {SOURCE_SHEET}
                 FROM read_csv($path, header = true, auto_detect = false, columns = $columns, delim = $delimiter,
                               quote = '"', escape = '"', strict_mode = true, allow_quoted_nulls = false,
                               encoding = $encoding, compression = $compression{buffer})""",  # noqa: S608
@@ -257,13 +262,14 @@ def _create_bronze_from_frames(
 ) -> None:
     stream = FrameStream(frames)
     if stream.schema is None:
-        connection.execute(f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in BRONZE_COLUMNS)})")
+        connection.execute(f"CREATE TABLE {table} ({', '.join(f'{name} VARCHAR' for name in _TABLE_COLUMNS)})")
         return
     # A relation, not a name registered on the connection: nothing is left to undo once a failed read has
     # aborted the transaction.
     batches = connection.from_arrow(stream.source())
+    sheet = SOURCE_SHEET if SOURCE_SHEET in stream.schema.names else f"NULL::VARCHAR AS {SOURCE_SHEET}"
     try:
-        batches.order("row_number").select(*BRONZE_COLUMNS).create(table)
+        batches.order("row_number").select(*BRONZE_COLUMNS, duckdb.SQLExpression(sheet)).create(table)
     except duckdb.Error as error:
         stream.reraise(error)
 
@@ -279,19 +285,19 @@ def _bronze_file_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
-    """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables."""
-    columns = ", ".join(f"b.{column}" for column in BRONZE_COLUMNS)
+    """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables.
+
+    The parts are matched by name, so a table without a later column (source_sheet) gives NULL in it.
+    """
+    empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in _TABLE_COLUMNS)
     parts = [
-        f"""SELECT f.file_id, f.file_name AS source_file, b.rowid + 1 AS row_number, {columns},
-                   f.bronze_at AS ingested_at
+        f"""SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS row_number, {empty},
+                   NULL::TIMESTAMP AS ingested_at WHERE false"""
+    ]
+    parts += [
+        f"""SELECT f.file_id, f.file_name AS source_file, b.rowid + 1 AS row_number, b.*, f.bronze_at AS ingested_at
             FROM {bronze_table(file_id)} b,
                  (SELECT file_id, file_name, bronze_at FROM ops.files WHERE file_id = '{file_id}') f"""  # noqa: S608
         for file_id in _bronze_file_ids(connection)
     ]
-    if not parts:
-        empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in BRONZE_COLUMNS)
-        parts = [
-            f"""SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS row_number, {empty},
-                       NULL::TIMESTAMP AS ingested_at WHERE false"""
-        ]
-    connection.execute("CREATE OR REPLACE VIEW bronze.transactions AS " + "\nUNION ALL\n".join(parts))
+    connection.execute("CREATE OR REPLACE VIEW bronze.transactions AS " + "\nUNION ALL BY NAME\n".join(parts))

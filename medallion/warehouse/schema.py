@@ -182,12 +182,19 @@ def _create_gold_state(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _show_source_sheets(connection: duckdb.DuckDBPyConnection) -> None:
+    """`bronze.transactions` gains source_sheet, the workbook sheet of each row: NULL for a CSV file's rows and in
+    the tables of files loaded before sheets were kept."""
+    refresh_bronze_view(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "layouts of unversioned releases", _upgrade_unversioned_layouts),
     Migration(3, "views", _create_views),
     Migration(4, "table changes", _create_table_changes),
     Migration(5, "gold state", _create_gold_state),
+    Migration(6, "bronze source sheets", _show_source_sheets),
 )
 
 
