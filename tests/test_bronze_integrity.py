@@ -181,6 +181,22 @@ def test_a_line_with_a_field_too_many_is_kept_and_marked_in_a_file_of_many_batch
     assert silver.rejected_by_reason == {"malformed_row": 1}
 
 
+def test_a_blank_line_is_no_record_whichever_reader_reads_the_file(
+    tmp_path: Path, settings: Settings, warehouse: Warehouse
+) -> None:
+    # DuckDB reads the first file; the line with a field too many hands the second to the tolerant reader.
+    for name, surplus in (("strict.csv", ""), ("tolerant.csv", ",surplus")):
+        path = write_csv(tmp_path / "raw" / name, ROW + surplus, "", ROW_2, "")
+        report = load_bronze(warehouse, path, settings.pipeline)
+        with warehouse.connection() as connection:
+            rows = connection.execute(
+                "SELECT row_number, invoice_no FROM bronze.transactions WHERE file_id = ? ORDER BY row_number",
+                [report.file_id],
+            ).fetchall()
+        assert rows == [(1, "536365"), (2, "536366")]
+        assert balanced_silver(warehouse, settings, report).rejected_rows == (1 if surplus else 0)
+
+
 # --- A record cut off at the end ---------------------------------------------------------------------------------
 
 

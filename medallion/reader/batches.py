@@ -116,6 +116,8 @@ def _tolerant_batches(profile: FileProfile, text_path: Path, batch_rows: int | N
     with text_path.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = _Records(handle, profile)
         for fields in reader:
+            if not fields:
+                continue  # a blank line holds no record, as DuckDB's and Polars' readers agree
             if batch_rows is not None and len(records) >= batch_rows:
                 # Flushed before the next record, so the last record is still at hand after the loop.
                 yield _tolerant_frame(profile, records, row_number - len(records))
