@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from enrichment.lookup import LookupCounts
 from medallion.quality import QualityScores
 from medallion.settings import EnrichmentSettings, PipelineSettings
 
@@ -78,7 +79,7 @@ class RunSummary(BaseModel):
     dataset_quality: QualityScores | None = None
     quality_threshold: float | None = None
     # Lookups per source (`rates`, `countries`, `products`), by where the answer came from (`live`, `cached`, ...).
-    enrichment: dict[str, dict[str, int]] = Field(default_factory=dict)
+    enrichment: dict[str, LookupCounts] = Field(default_factory=dict)
     gold: GoldKpis | None = None
 
     @property
@@ -88,3 +89,14 @@ class RunSummary(BaseModel):
             and self.quality_threshold is not None
             and self.quality.score < self.quality_threshold
         )
+
+    def enrichment_in_words(self) -> str:
+        """E.g. "rates 3 live, 2 cached; countries 5 offline; products none", as logs and artifacts print it."""
+        return "; ".join(f"{source} {counts.in_words()}" for source, counts in self.enrichment.items())
+
+    def quality_in_words(self) -> str:
+        """The file's score against the threshold, e.g. "quality 75.1 is below the threshold of 85"."""
+        if self.quality is None or self.quality_threshold is None:
+            return "no quality score"
+        relation = "below" if self.below_threshold else "at or above"
+        return f"quality {self.quality.score:.1f} is {relation} the threshold of {self.quality_threshold:g}"

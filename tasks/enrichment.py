@@ -15,10 +15,7 @@ from enrichment.build import EnrichmentStats
 from medallion import steps
 from medallion.settings import EnrichmentSettings
 from medallion.warehouse import Warehouse
-from tasks.layers import retry_unless_bad_input
-
-SOURCES = ("rates", "countries", "products")
-ANSWERS = ("live", "cached", "offline", "failed")
+from tasks.layers import refusals_fail_quietly, retry_unless_bad_input
 
 
 def _marker(key: str) -> Path:
@@ -53,17 +50,6 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     return key if _marker(key).exists() else None
 
 
-def lookups_in_words(stats: EnrichmentStats) -> str:
-    """Each source's lookups by where the answer came from, e.g. `rates: 3 live, 2 cached`."""
-    parts = []
-    for name in SOURCES:
-        source = getattr(stats, name)
-        answers = ", ".join(f"{count} {answer}" for answer in ANSWERS if (count := getattr(source, answer)))
-        requests = f" ({source.requests} requests, {source.retries} retries)" if source.requests else ""
-        parts.append(f"{name}: {answers or 'nothing to look up'}{requests}")
-    return "; ".join(parts)
-
-
 @task(
     name="enrichment",
     cache_key_fn=enrichment_cache_key,
@@ -74,6 +60,7 @@ def lookups_in_words(stats: EnrichmentStats) -> str:
     # A cache hit returns the stored result, so the result must be stored.
     persist_result=True,
 )
+@refusals_fail_quietly
 def enrichment_layer(warehouse: Warehouse, settings: EnrichmentSettings, live: bool) -> EnrichmentStats:
     """Fill the rate, country and product dimensions and the enriched view; returns the lookup counts."""
     stats = steps.enrich_silver(warehouse, settings, live=live)
@@ -82,5 +69,5 @@ def enrichment_layer(warehouse: Warehouse, settings: EnrichmentSettings, live: b
         marker = _marker(_state_key(warehouse, settings, live, state.fingerprint))
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-    get_run_logger().info("enrichment (%s): %s", "live" if live else "offline", lookups_in_words(stats))
+    get_run_logger().info("enrichment (%s): %s", "live" if live else "offline", stats.in_words())
     return stats

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar, cast
 
 from prefect import Task, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from medallion import steps
-from medallion.errors import is_retryable
+from medallion.errors import is_refusal, is_retryable
+from medallion.names import printable
 from medallion.quality import QualityCounts
 from medallion.runs import GoldKpis
 from medallion.settings import PipelineSettings
+from medallion.steps.run_step import open_warehouse, withdraw_failed_file
 from medallion.warehouse import Warehouse
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def retry_unless_bad_input(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
-    """Retry transient failures only; a bad file fails the same way every time."""
+    """Retry transient failures only; a bad file or a bad setting fails the same way every time."""
     try:
         state.result()
     except Exception as error:
@@ -25,24 +34,44 @@ def retry_unless_bad_input(task: Task[..., object], task_run: TaskRun, state: St
     return False
 
 
+def refusals_fail_quietly(step: Callable[P, R]) -> Callable[P, R]:
+    """A task body whose refusals (a bad file, a bad setting) end the task Failed with their one-line reason and no
+    traceback, which for a refusal says nothing the reason does not.
+
+    Prefect makes a state the body returns the task's final state and raises its error in the caller, so the flow
+    still gets R or the error itself.
+    """
+
+    @functools.wraps(step)
+    def body(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return step(*args, **kwargs)
+        except Exception as error:
+            if not is_refusal(error):
+                raise
+            return cast(R, Failed(message=str(error), data=error))
+
+    return body
+
+
 @task(name="bronze", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
+@refusals_fail_quietly
 def bronze_layer(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> steps.BronzeReport:
+    open_warehouse(warehouse, pipeline)
     report = steps.load_bronze(warehouse, Path(path), pipeline, flow_run_id=flow_run.get_id())
     logger = get_run_logger()
+    name = printable(report.file_name)
     if report.skipped:
-        logger.info("%s (%s) was already loaded: nothing to do", report.file_name, report.file_id[:12])
+        logger.info("%s (%s) was already loaded: nothing to do", name, report.file_id[:12])
     else:
         logger.info(
-            "bronze: %s rows of %s (%s layout, %s)",
-            f"{report.bronze_rows:,}",
-            report.file_name,
-            report.layout,
-            report.encoding,
+            "bronze: %s rows of %s (%s layout, %s)", f"{report.bronze_rows:,}", name, report.layout, report.encoding
         )
     return report
 
 
 @task(name="silver", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
+@refusals_fail_quietly
 def silver_layer(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings) -> steps.SilverReport:
     report = steps.load_silver(warehouse, file_id, pipeline)
     rejected = ", ".join(f"{reason} {count:,}" for reason, count in report.rejected_by_reason.items())
@@ -59,6 +88,7 @@ def silver_layer(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings)
 
 
 @task(name="quality", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
+@refusals_fail_quietly
 def quality_layer(
     warehouse: Warehouse, file_id: str, counts: QualityCounts, pipeline: PipelineSettings
 ) -> steps.QualityReport:
@@ -78,6 +108,7 @@ def quality_layer(
 
 
 @task(name="gold", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
+@refusals_fail_quietly
 def gold_layer(warehouse: Warehouse, pipeline: PipelineSettings, file_id: str | None = None) -> GoldKpis:
     kpis = steps.load_gold(warehouse, pipeline, file_id=file_id)
     get_run_logger().info(
@@ -86,6 +117,9 @@ def gold_layer(warehouse: Warehouse, pipeline: PipelineSettings, file_id: str | 
     return kpis
 
 
-@task(name="record-failure")
-def failure_record(warehouse: Warehouse, path: str, error: BaseException) -> None:
-    steps.record_file_failure(warehouse, Path(path), error, flow_run_id=flow_run.get_id())
+@task(name="withdraw-failed-file")
+def failed_file_withdrawn(
+    warehouse: Warehouse, file_id: str, error: BaseException, pipeline: PipelineSettings, gold_moved: bool
+) -> None:
+    """The failed file entered failed in the ledger and taken back out of every layer its run reached."""
+    withdraw_failed_file(warehouse, file_id, error, pipeline, gold_moved=gold_moved)

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from medallion import gold
+from medallion import gold, gold_export
 from medallion.runs import GoldKpis
 from medallion.settings import PipelineSettings
 from medallion.warehouse import Warehouse, ledger
 
 
 def load_gold(warehouse: Warehouse, pipeline: PipelineSettings, *, file_id: str | None = None) -> GoldKpis:
-    """Rebuild gold from silver, export it to Parquet, and mark the file loaded."""
+    """Rebuild gold from silver, export it to Parquet, and mark the file loaded.
+
+    Marking the file loaded is the run's last write: what can fail for want of space or a writable place (the
+    earlier layers written into the database file, gold, the exports under temporary names) comes first, and
+    after it only the exports are renamed into place. A run that fails before it leaves the file not loaded, for
+    the flow to take back out of every layer, gold included; once its commit is in the write-ahead log the file
+    is loaded, even if the database file cannot take the log in before there is space again.
+    """
     with warehouse.connection() as connection:
+        # Bronze's and silver's commits go into the database file here, where a full disk fails the step before
+        # gold moves, rather than at a checkpoint after the file is marked loaded.
+        connection.execute("CHECKPOINT")
         kpis = gold.publish_gold(
             connection,
             top_n=pipeline.top_n,
             vip_percentile=pipeline.vip_percentile,
             low_value_percentile=pipeline.low_value_percentile,
         )
-        gold.export_gold(connection, pipeline.gold_export_path)
-        if file_id is not None:
-            ledger.mark_loaded(connection, file_id)
-        # Write the run's changes into the database file in this step, where a failure is retried, not when the
-        # warehouse closes after the run.
-        connection.execute("CHECKPOINT")
+        exports = gold_export.stage_gold_exports(connection, pipeline.gold_export_path)
+        try:
+            if file_id is not None:
+                ledger.mark_loaded(connection, file_id)
+        except BaseException:
+            exports.discard()
+            raise
+    exports.publish()
     return GoldKpis.model_validate(kpis)

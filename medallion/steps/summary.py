@@ -43,10 +43,6 @@ def loaded_run(
         quality=quality.file,
         dataset_quality=quality.dataset,
         quality_threshold=quality.threshold,
-        enrichment={
-            "rates": enrichment.rates.model_dump(),
-            "countries": enrichment.countries.model_dump(),
-            "products": enrichment.products.model_dump(),
-        },
+        enrichment={"rates": enrichment.rates, "countries": enrichment.countries, "products": enrichment.products},
         gold=gold,
     )

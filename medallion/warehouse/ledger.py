@@ -98,6 +98,13 @@ def delete_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> N
     connection.execute("DELETE FROM silver.rejected WHERE file_id = ?", [file_id])
 
 
+# A failed file holds no rows in any layer, so its row keeps no totals, not even those of an earlier attempt.
+_FAILED_SQL = """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
+        duration_s = date_diff('millisecond', started_at, ?) / 1000.0, bronze_rows = NULL, silver_rows = NULL,
+        rejected_rows = NULL, duplicate_rows = NULL, bronze_at = NULL, silver_at = NULL, superseded_by = NULL
+    WHERE file_id = ?"""
+
+
 def record_failure(
     connection: duckdb.DuckDBPyConnection,
     profile: FileProfile,
@@ -107,16 +114,37 @@ def record_failure(
     flow_run_id: str | None,
     started_at: datetime,
 ) -> None:
-    """Mark a file failed in the ledger and take its rows out of silver, so no layer holds part of it."""
+    """Enter the file failed in the ledger, with no rows in silver and no quality of its own."""
     with transaction(connection):
         upsert_file(connection, profile, flow_run_id=flow_run_id, started_at=started_at)
-        delete_file_silver(connection, profile.file_id)
-        finished = now()
-        connection.execute(
-            """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
-               duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
-            [error, retryable, finished, finished, profile.file_id],
-        )
+        withdraw_file(connection, profile.file_id, error, retryable=retryable)
+
+
+def withdraw_file(connection: duckdb.DuckDBPyConnection, file_id: str, error: str, *, retryable: bool) -> list[str]:
+    """Inside the caller's transaction: mark the file failed and take out of silver and the quality history what
+    its run put there (its rows, its score, the dataset scores measured since it started). The versions of the
+    same name it superseded are entered loaded again; returns their ids, whose silver rows the caller puts back."""
+    delete_file_silver(connection, file_id)
+    connection.execute(
+        """DELETE FROM ops.quality WHERE (scope = 'file' AND file_id = ?)
+           OR (scope = 'dataset' AND measured_at >= (SELECT started_at FROM ops.files WHERE file_id = ?))""",
+        [file_id, file_id],
+    )
+    superseded = [
+        str(row[0])
+        for row in connection.execute(
+            "SELECT file_id FROM ops.files WHERE superseded_by = ? AND status = 'superseded' ORDER BY file_key",
+            [file_id],
+        ).fetchall()
+    ]
+    finished = now()
+    connection.execute(_FAILED_SQL, [error, retryable, finished, finished, file_id])
+    return superseded
+
+
+def reinstate_file(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
+    """Enter a version a failed run had superseded loaded again, once its silver rows are back."""
+    connection.execute("UPDATE ops.files SET status = 'loaded', superseded_by = NULL WHERE file_id = ?", [file_id])
 
 
 def mark_loaded(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
