@@ -147,6 +147,24 @@ def assert_same_gold(incremental: Loader, rebuilt: Loader) -> None:
             assert differences(connection, name, rebuilt.gold_rows(name)) == (0, 0), name
 
 
+def assert_top_product_counts_match_silver(connection: duckdb.DuckDBPyConnection) -> None:
+    """The top products' distinct invoices and customers, which gold keeps from the top products' lines alone, are
+    those of all of silver's lines."""
+    counted = {
+        stock: (invoices, customers)
+        for stock, invoices, customers in connection.execute(
+            """SELECT stock_code, count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation),
+                      count(DISTINCT customer_id)
+               FROM silver.lines_derived WHERE NOT is_bad_debt AND NOT is_non_product GROUP BY stock_code"""
+        ).fetchall()
+    }
+    top = connection.execute("SELECT stock_code, invoices, customers FROM gold.top_products").fetchall()
+    assert top
+    assert {stock: (invoices, customers) for stock, invoices, customers in top} == {
+        stock: counted[stock] for stock, _, _ in top
+    }
+
+
 def test_gold_moved_month_by_month_equals_gold_rebuilt_after_each_month(
     loaders: tuple[Loader, Loader], tmp_path: Path
 ) -> None:
@@ -165,6 +183,7 @@ def test_gold_moved_month_by_month_equals_gold_rebuilt_after_each_month(
 
     with incremental.warehouse.connection() as connection:
         superseded = connection.execute("SELECT count(*) FROM ops.files WHERE status = 'superseded'").fetchone()
+        assert_top_product_counts_match_silver(connection)
         kpis = gold.gold_kpis(connection)
         lines = connection.execute("SELECT line_amount FROM silver.lines_derived WHERE NOT is_bad_debt").fetchall()
     assert superseded == (1,)
@@ -206,6 +225,7 @@ def test_the_sample_loaded_month_by_month_gives_the_gold_of_a_rebuild(tmp_path: 
         for path in _sample_by_month(tmp_path / "months"):
             incremental.load(path)
         with incremental.warehouse.connection() as connection:
+            assert_top_product_counts_match_silver(connection)
             moved = {name: incremental.gold_rows(name) for name in gold.GOLD_TABLES}
             rows = gold.gold_kpis(connection)["rows"]
             gold.publish_gold(connection, **GOLD_OPTIONS)

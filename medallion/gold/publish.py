@@ -11,6 +11,7 @@ import duckdb
 
 from medallion.gold import state, totals
 from medallion.gold.tables import gold_kpis, publish_tables
+from medallion.gold.top_products import refresh_top_product_lines
 from medallion.warehouse.sql import transaction
 
 
@@ -54,7 +55,9 @@ def publish_gold(
 def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], *, rebuild: bool) -> None:
     """Refresh the state of the files in `state.REFRESH` (every file in a `rebuild`), move the totals, and rewrite
     the gold tables."""
-    _refresh_base(connection, state.selection(connection, every_file=rebuild))
+    lines = state.selection(connection, every_file=rebuild)
+    _refresh_base(connection, lines)
+    refresh_top_product_lines(connection, lines, parameters["top_n"])
     enriched = state.has_enriched_view(connection)
     if enriched:
         _refresh_enriched(connection)

@@ -9,7 +9,6 @@ from typing import Any
 
 import duckdb
 
-from medallion.warehouse.schema import LINES_VIEW
 from medallion.warehouse.sql import first_row, query_frame
 
 # Returns are cancellation lines; a group with no sales has no gross revenue, as a sum over no rows has none.
@@ -18,7 +17,6 @@ _REVENUE = """CASE WHEN sale_rows > 0 THEN sales::DOUBLE END AS gross_revenue, (
 _MEASURES = f"{_REVENUE}, invoices, customers, quantity::BIGINT AS quantity, rows"
 _CONVERTED = """round(CASE WHEN usd_rows > 0 THEN amount_usd END, 2)::DOUBLE AS net_revenue_usd,
     round(CASE WHEN eur_rows > 0 THEN amount_eur END, 2)::DOUBLE AS net_revenue_eur"""
-_PRODUCTS = "NOT is_bad_debt AND NOT is_non_product"
 
 GOLD_SQL: dict[str, str] = {
     "sales_by_country": f"""
@@ -30,16 +28,14 @@ GOLD_SQL: dict[str, str] = {
         SELECT year, month, make_date(year, month, 1) AS month_start, {_MEASURES} FROM gold_state.month_totals
         ORDER BY year, month""",  # noqa: S608 - built from constant fragments only
     # Ranking needs only each product's sums; the top products' distinct invoices and customers are counted over
-    # their own silver rows.
-    "top_products": f"""
+    # their lines, which the state holds for them alone.
+    "top_products": """
         CREATE OR REPLACE TABLE gold.top_products AS
         WITH ranked AS (
             SELECT row_number() OVER (ORDER BY amount DESC, stock_code) AS rank, stock_code,
                    amount::DOUBLE AS net_revenue, quantity::BIGINT AS quantity
             FROM gold_state.product_totals QUALIFY rank <= $top_n),
-        sales AS NOT MATERIALIZED (
-            SELECT stock_code, invoice_no, customer_id, is_cancellation FROM {LINES_VIEW}
-            WHERE {_PRODUCTS} AND stock_code IN (SELECT stock_code FROM ranked)),
+        sales AS (SELECT * FROM gold_state.top_product_lines WHERE stock_code IN (SELECT stock_code FROM ranked)),
         invoices AS (
             SELECT stock_code, count(*) AS invoices
             FROM (SELECT DISTINCT stock_code, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY stock_code),
@@ -56,13 +52,13 @@ GOLD_SQL: dict[str, str] = {
                coalesce(customers, 0) AS customers
         FROM ranked LEFT JOIN invoices USING (stock_code) LEFT JOIN customers USING (stock_code)
              LEFT JOIN descriptions USING (stock_code)
-        ORDER BY rank""",  # noqa: S608 - built from constant fragments only
+        ORDER BY rank""",
     "top_customers": """
         CREATE OR REPLACE TABLE gold.top_customers AS
         SELECT row_number() OVER (ORDER BY amount DESC, customer_id) AS rank, customer_id, country,
                amount::DOUBLE AS net_revenue, invoices, quantity::BIGINT AS quantity, first_purchase, last_purchase
-        FROM gold_state.customer_totals
-        ORDER BY rank LIMIT $top_n""",
+        FROM (SELECT * FROM gold_state.customer_totals ORDER BY amount DESC, customer_id LIMIT $top_n)
+        ORDER BY rank""",
     "customer_segments": """
         CREATE OR REPLACE TABLE gold.customer_segments AS
         WITH customers AS (

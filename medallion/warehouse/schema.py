@@ -164,6 +164,9 @@ _GOLD_STATE_TABLES = {
     "product_totals": "stock_code VARCHAR NOT NULL, amount DECIMAL(38, 2) NOT NULL, quantity HUGEINT NOT NULL, "
     "rows BIGINT NOT NULL",
     "description_totals": "stock_code VARCHAR NOT NULL, description VARCHAR NOT NULL, rows BIGINT NOT NULL",
+    # Every product line's invoice and customer, for the top products only: their distinct counts.
+    "top_product_lines": """file_key INTEGER NOT NULL, stock_code VARCHAR NOT NULL, invoice_no VARCHAR NOT NULL,
+        customer_id VARCHAR, is_cancellation BOOLEAN NOT NULL""",
     # The enrichment dimensions' values the enriched state was built with, to find the files a change touches.
     "seen_rates": "currency VARCHAR, invoice_date DATE, usd DOUBLE, eur DOUBLE",
     "seen_countries": "country VARCHAR, continent VARCHAR, region VARCHAR, subregion VARCHAR",
