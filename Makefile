@@ -20,7 +20,7 @@ SOURCE := medallion flows tasks enrichment deployments
 SAMPLE ?= data/sample/online_retail_sample.csv
 PYTEST_ARGS ?=
 
-.PHONY: install lock check-lock run test up bench lint clean
+.PHONY: install lock check-lock run test up bench lint clean browser
 
 # uv itself comes from the lock, installed by the venv's own pip; an existing venv is kept as it is.
 $(UV):
@@ -49,8 +49,12 @@ check-lock: | $(UV)
 run: $(STAMP)
 	$(BIN)/medallion run $(SAMPLE)
 
+# The UI test drives Debian's headless Chromium; it is installed here, as root, when missing.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 # pytest's own exit code goes to make and CI: 5 (no test collected) fails like a failing test.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 up: $(STAMP)
