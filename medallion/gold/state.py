@@ -22,6 +22,9 @@ REFRESH = "gold_refresh"
 _IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 LIVE_STATUSES = "('silver', 'loaded')"
 ENRICHED_VIEW = "silver.transactions_enriched"
+# The state tables built from the enriched view, and the dimension values they were built with.
+ENRICHED_STATE = ("enriched_invoices", "category_sums")
+_SEEN = ("seen_rates", "seen_countries", "seen_products")
 
 _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
@@ -108,10 +111,6 @@ def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
                         WHERE {lines.by_id})"""  # noqa: S608 - constants and placeholders
         return _NEW_ROWS[state].format(enriched=enriched), lines.ids
     return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
-
-
-ENRICHED_STATE = ("enriched_invoices", "category_sums")
-_SEEN = ("seen_rates", "seen_countries", "seen_products")
 
 
 def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> None:
