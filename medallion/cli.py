@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import duckdb
 
 from medallion import reader
-from medallion.errors import MedallionError
+from medallion.errors import MedallionError, unusable_path
+from medallion.names import printable
 from medallion.runs import RunMode, RunStatus, RunSummary
 from medallion.settings import Settings, SettingsError, load_settings
 from medallion.warehouse import Warehouse, ledger
@@ -20,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="load one file into the warehouse (no Prefect server needed)")
     run.add_argument("path", type=Path)
     run.add_argument("--mode", default=RunMode.STANDARD.value, choices=[mode.value for mode in RunMode])
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--verbose", action="store_true", help="show Prefect's log lines (INFO and above) too")
+    shown.add_argument("--log-level", choices=LOG_LEVELS, help="show Prefect's log lines at this level and above")
     commands.add_parser("status", help="show the file ledger")
     up = commands.add_parser("up", help="start the Prefect server, the served deployments and the watcher")
     up.add_argument("rest", nargs=argparse.REMAINDER)
@@ -31,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medallion: {error}", file=sys.stderr)
         return 2
     if arguments.command == "run":
-        return _run(arguments.path, RunMode(arguments.mode), settings)
+        level = "INFO" if arguments.verbose else arguments.log_level
+        return _run(arguments.path, RunMode(arguments.mode), settings, QUIET if level is None else LOG_LEVELS[level])
     if arguments.command == "status":
         return _status(settings)
     from deployments.service import main as service_main
@@ -39,28 +47,53 @@ def main(argv: list[str] | None = None) -> int:
     return service_main(arguments.rest)
 
 
-def _run(path: Path, mode: RunMode, settings: Settings) -> int:
+LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+# Above every level: the run's summary (or its one error line) is all a run prints unless asked for more.
+QUIET = logging.CRITICAL + 1
+
+
+class _BelowLevelHidden(logging.Filter):
+    """Lets through the records at `level` and above. A filter, not the handler's level: Prefect configures its
+    logging again for every flow call, which resets handler levels but keeps filters."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+def _show_prefect_lines(level: int) -> None:
+    """Show Prefect's console lines at `level` and above; the run's logs still reach its API whatever the level."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]
+    for handler in {handler for logger in loggers for handler in getattr(logger, "handlers", [])}:
+        if isinstance(handler, PrefectConsoleHandler):
+            for earlier in [each for each in handler.filters if isinstance(each, _BelowLevelHidden)]:
+                handler.removeFilter(earlier)
+            handler.addFilter(_BelowLevelHidden(level))
+
+
+def _run(path: Path, mode: RunMode, settings: Settings, shown_level: int) -> int:
     try:
         reader.head_profile(path)
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1
-    from prefect import flow
+    from flows.file_load import medallion_over
 
-    from flows.file_load import load_file
-
-    # A flow of its own around `load_file`, so the run uses the settings built here rather than building them again.
-    @flow(name="medallion", log_prints=False)
-    def medallion(path: str, mode: RunMode) -> RunSummary:
-        return load_file(path, settings, mode=mode)
-
+    _show_prefect_lines(shown_level)
+    medallion = medallion_over(settings)
     try:
-        summary = medallion(str(path), mode)
+        # Prefect hands back the result of the state the flow returns (or raises its error).
+        summary = cast(RunSummary, medallion(str(path), mode))
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1
     except Exception as error:
-        print(f"medallion: the run failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print(printable(f"medallion: the run failed: {type(error).__name__}: {error}"), file=sys.stderr)
         return 1
     print(summary_text(summary))
     return 0
@@ -70,20 +103,21 @@ def summary_text(summary: RunSummary) -> str:
     """A short human summary of one flow run."""
     if summary.status is RunStatus.SKIPPED:
         return (
-            f"{summary.file_name}: already loaded (content {summary.file_id[:12]}), nothing changed\n"
+            f"{printable(summary.file_name)}: already loaded (content {summary.file_id[:12]}), nothing changed\n"
             f"warehouse: {summary.warehouse}"
         )
     assert summary.quality is not None and summary.gold is not None, "a loaded run has scores and gold"
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected_by_reason.items())
     gold = summary.gold
     lines = [
-        f"{summary.file_name}: loaded (content {summary.file_id[:12]})",
+        f"{printable(summary.file_name)}: loaded (content {summary.file_id[:12]})",
         f"  bronze     {summary.bronze_rows:>12,} rows",
         f"  silver     {summary.silver_rows:>12,} rows",
         f"  rejected   {summary.rejected_rows:>12,} rows" + (f" ({reasons})" if reasons else ""),
         f"  duplicates {summary.duplicate_rows:>12,} rows removed",
         f"  quality    {summary.quality.score:>12.1f} / 100"
         + ("  (below threshold)" if summary.below_threshold else ""),
+        f"  enrichment {summary.enrichment_in_words()}",
         f"  gold       net revenue {gold.net_revenue}, {gold.orders} orders, {gold.customers} customers",
         f"warehouse: {summary.warehouse}",
     ]
@@ -94,8 +128,13 @@ def _status(settings: Settings) -> int:
     if not settings.pipeline.warehouse_path.exists():
         print(f"no warehouse yet at {settings.pipeline.warehouse_path}")
         return 0
-    with Warehouse(settings.pipeline, read_only=True) as warehouse, warehouse.connection() as connection:
-        files = ledger.file_ledger(connection)
+    try:
+        with Warehouse(settings.pipeline, read_only=True) as warehouse, warehouse.connection() as connection:
+            files = ledger.file_ledger(connection)
+    except (OSError, duckdb.Error) as error:
+        unusable = unusable_path("WAREHOUSE_PATH", settings.pipeline.warehouse_path, error)
+        print(f"medallion: {unusable or printable(f'{type(error).__name__}: {error}')}", file=sys.stderr)
+        return 1
     print(ledger_text(files.rows(named=True)) if files.height else "the ledger is empty")
     return 0
 
@@ -107,7 +146,8 @@ def ledger_text(rows: list[dict[str, Any]]) -> str:
     )
     lines = [header]
     for row in rows:
-        name = row["file_name"] if len(row["file_name"]) <= 40 else row["file_name"][:37] + "..."
+        name = printable(row["file_name"])
+        name = name if len(name) <= 40 else name[:37] + "..."
         finished = row["finished_at"].strftime("%Y-%m-%d %H:%M:%S") if row["finished_at"] else "-"
         counts = [row[column] for column in ("bronze_rows", "silver_rows", "rejected_rows", "duplicate_rows")]
         bronze, silver_rows, rejected, duplicates = ("-" if value is None else f"{value:,}" for value in counts)
@@ -116,7 +156,7 @@ def ledger_text(rows: list[dict[str, Any]]) -> str:
             f"{finished:<19}  {row['file_id']}"
         )
         if row["error"]:
-            lines.append(f"    error: {row['error']}")
+            lines.append(f"    error: {printable(row['error'])}")
     return "\n".join(lines)
 
 
