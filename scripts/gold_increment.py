@@ -1,12 +1,12 @@
 """Time gold for one more month's file into a warehouse holding the generated 10x data: the full rebuild
 (`publish_gold`) against the update by the file's rows (`update_gold`), and the same month into an empty warehouse.
 
-The 10x file is generated with scripts/generate_data.py when missing (as scripts/bench.py does). Its last month of
-invoice dates is split off into a file of its own; the rest is loaded through bronze, silver and offline enrichment
-into a base warehouse kept under --work-dir and reused by later runs (--fresh builds it again, as it must be after
-a change to gold's state). Each measurement loads the month into a copy
-of it and times each way of publishing gold; the update is timed again on refreshing the same file, and the median
-printed. Heavy: run it on a quiet machine.
+The 10x file is generated with scripts/generate_data.py when missing (as scripts/bench.py does). Its last full
+month of invoice dates is split off into a file of its own; the rest is loaded through bronze, silver and offline
+enrichment into a base warehouse kept under --work-dir and reused by later runs (--fresh builds it again, as it
+must be after a change to gold's state). Each measurement loads the month into a copy of it and times each way of
+publishing gold; the update is timed again on refreshing the same file, and the median printed. Heavy: run it on a
+quiet machine.
 """
 
 from __future__ import annotations
