@@ -1,15 +1,12 @@
-"""The gold tables, each read from gold's running totals (a few rows per country, month, customer or product), and
-their export to Parquet."""
+"""The gold tables, each read from gold's running totals (a few rows per country, month, customer or product)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from medallion.warehouse.sql import first_row, query_frame
+from medallion.warehouse.sql import first_row
 
 # Returns are cancellation lines; a group with no sales has no gross revenue, as a sum over no rows has none.
 _REVENUE = """CASE WHEN sale_rows > 0 THEN sales::DOUBLE END AS gross_revenue, (-cancelled)::DOUBLE AS returns,
@@ -114,7 +111,6 @@ ENRICHED_GOLD_SQL: dict[str, str] = {
         ORDER BY net_revenue DESC, category""",  # noqa: S608 - constant fragments only
 }
 GOLD_TABLES: tuple[str, ...] = (*GOLD_SQL, *ENRICHED_GOLD_SQL)
-_SELECT_GOLD = {name: f"SELECT * FROM gold.{name}" for name in GOLD_TABLES}  # noqa: S608 - names from the SQL above
 
 
 def publish_tables(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], *, enriched: bool) -> None:
@@ -125,21 +121,5 @@ def publish_tables(connection: duckdb.DuckDBPyConnection, parameters: dict[str, 
 
 
 def gold_kpis(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    return first_row(connection, _SELECT_GOLD["kpis"]) or {}
-
-
-def export_gold(connection: duckdb.DuckDBPyConnection, target_dir: Path) -> list[Path]:
-    """Write each gold table to `<table>.parquet`, through a temporary name and an atomic rename."""
-    target_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    present = {
-        row[0]
-        for row in connection.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold'").fetchall()
-    }
-    for name in (name for name in GOLD_TABLES if name in present):
-        target = target_dir / f"{name}.parquet"
-        temporary = target_dir / f".{name}.{os.getpid()}.parquet.tmp"
-        query_frame(connection, _SELECT_GOLD[name]).write_parquet(temporary)
-        os.replace(temporary, target)
-        written.append(target)
-    return written
+    """The row of gold.kpis by column name."""
+    return first_row(connection, "SELECT * FROM gold.kpis") or {}
