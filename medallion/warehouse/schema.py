@@ -191,6 +191,14 @@ def _show_source_sheets(connection: duckdb.DuckDBPyConnection) -> None:
     refresh_bronze_view(connection)
 
 
+def _count_overlaps(connection: duckdb.DuckDBPyConnection) -> None:
+    """The ledger counts a file's lines already in silver from another file (`overlap_rows`) and the invoices it
+    brought back with lines silver lacks (`changed_invoices`); a file loaded before either was counted had none."""
+    for column in ("overlap_rows", "changed_invoices"):
+        connection.execute(f"ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS {column} BIGINT")
+    connection.execute("UPDATE ops.files SET overlap_rows = 0, changed_invoices = 0 WHERE silver_rows IS NOT NULL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "layouts of unversioned releases", _upgrade_unversioned_layouts),
@@ -198,6 +206,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "table changes", _create_table_changes),
     Migration(5, "gold state", _create_gold_state),
     Migration(6, "bronze source sheets", _show_source_sheets),
+    Migration(7, "overlap counts", _count_overlaps),
 )
 
 
