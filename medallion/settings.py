@@ -63,6 +63,13 @@ class PipelineSettings(BaseModel):
     low_value_percentile: float = Field(0.2, alias="LOW_VALUE_PERCENTILE", gt=0, lt=1)
     top_n: int = Field(50, alias="GOLD_TOP_N", gt=0)
 
+    @field_validator("warehouse_path")
+    @classmethod
+    def _warehouse_path_given(cls, value: Path) -> Path:
+        if str(value) in ("", "."):
+            raise ValueError("must name a file, not be empty")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSettings:
         if self.low_value_percentile >= self.vip_percentile:

@@ -335,10 +335,12 @@ def test_an_empty_warehouse_path_is_one_line_naming_the_setting(
     monkeypatch.setenv("WAREHOUSE_PATH", "")
     path = write_csv(tmp_path / "raw" / "good.csv", FRANCE)
 
-    assert main(["run", str(path)]) == 1
-    assert capsys.readouterr().err == "medallion: WAREHOUSE_PATH is empty: set it to a writable file path\n"
-    assert main(["status"]) == 1
-    assert capsys.readouterr().err == "medallion: WAREHOUSE_PATH is empty: set it to a writable file path\n"
+    # Refused as an invalid setting when the settings are built, before anything runs.
+    message = "medallion: invalid setting WAREHOUSE_PATH: must name a file, not be empty\n"
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err == message
+    assert main(["status"]) == 2
+    assert capsys.readouterr().err == message
 
 
 # Outcomes at a glance and quiet output

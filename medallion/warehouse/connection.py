@@ -13,7 +13,7 @@ from typing import Protocol
 
 import duckdb
 
-from medallion.errors import WarehouseBusyError
+from medallion.errors import WarehouseBusyError, unusable_path
 from medallion.settings import PipelineSettings
 from medallion.warehouse.schema import migrate
 
@@ -40,6 +40,16 @@ class DuckDBFile:
         return str(self.path)
 
     def connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """A connection to the file; a WAREHOUSE_PATH that cannot hold it is a configuration error naming it."""
+        try:
+            return self._connect(read_only=read_only)
+        except (OSError, duckdb.Error) as error:
+            unusable = unusable_path("WAREHOUSE_PATH", self.path, error)
+            if unusable is not None:
+                raise unusable from None
+            raise
+
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout_s
