@@ -9,7 +9,8 @@ from prefect.states import Completed, Failed
 from medallion import steps
 from medallion.errors import is_refusal
 from medallion.runs import RunMode, RunSummary
-from medallion.settings import Settings, load_settings
+from medallion.settings import PipelineSettings, Settings, load_settings
+from medallion.steps.run_step import ledger_snapshot
 from medallion.warehouse import Warehouse
 from tasks.enrichment import enrichment_layer
 from tasks.layers import bronze_layer, failed_file_withdrawn, gold_layer, quality_layer, silver_layer
@@ -88,18 +89,26 @@ def load_file(
     pipeline = mode.pipeline(settings.pipeline, batch_rows)
     live = mode.live_lookups(settings.enrichment, enable_external_enrichment)
     with Warehouse(pipeline) as warehouse:
-        bronze = bronze_layer(warehouse, path, pipeline)
-        if bronze.skipped:
-            return steps.skipped_run(warehouse, bronze)
-        gold_moved = False
         try:
-            silver = silver_layer(warehouse, bronze.file_id, pipeline)
-            quality = quality_layer(warehouse, bronze.file_id, silver.quality_counts, pipeline)
-            enrichment = enrichment_layer(warehouse, settings.enrichment, live)
-            gold_moved = True
-            gold = gold_layer(warehouse, pipeline, bronze.file_id)
-        except Exception as error:
-            # The run's own error is the one to report, even when taking the file back fails too (a full disk).
-            failed_file_withdrawn(warehouse, bronze.file_id, error, pipeline, gold_moved, return_state=True)
-            raise
-        return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, gold)
+            return _layers(warehouse, path, settings, pipeline, live)
+        finally:
+            ledger_snapshot(warehouse, pipeline)
+
+
+def _layers(warehouse: Warehouse, path: str, settings: Settings, pipeline: PipelineSettings, live: bool) -> RunSummary:
+    """The layers' tasks in order on one open warehouse."""
+    bronze = bronze_layer(warehouse, path, pipeline)
+    if bronze.skipped:
+        return steps.skipped_run(warehouse, bronze)
+    gold_moved = False
+    try:
+        silver = silver_layer(warehouse, bronze.file_id, pipeline)
+        quality = quality_layer(warehouse, bronze.file_id, silver.quality_counts, pipeline)
+        enrichment = enrichment_layer(warehouse, settings.enrichment, live)
+        gold_moved = True
+        gold = gold_layer(warehouse, pipeline, bronze.file_id)
+    except Exception as error:
+        # The run's own error is the one to report, even when taking the file back fails too (a full disk).
+        failed_file_withdrawn(warehouse, bronze.file_id, error, pipeline, gold_moved, return_state=True)
+        raise
+    return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, gold)

@@ -1,21 +1,22 @@
-"""The `medallion` command: run one file, show the ledger, start the service."""
+"""The `medallion` command: run one file, show the ledger, query the warehouse, check health, start the service."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
 
 import duckdb
 
-from medallion import reader
-from medallion.errors import MedallionError, unusable_path
+from medallion import reader, steps
+from medallion.errors import BadInputError, MedallionError
 from medallion.names import printable
 from medallion.runs import RunMode, RunStatus, RunSummary
 from medallion.settings import Settings, SettingsError, load_settings
-from medallion.warehouse import Warehouse, ledger
+from medallion.warehouse import Warehouse, sql
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     shown = run.add_mutually_exclusive_group()
     shown.add_argument("--verbose", action="store_true", help="show Prefect's log lines (INFO and above) too")
     shown.add_argument("--log-level", choices=LOG_LEVELS, help="show Prefect's log lines at this level and above")
-    commands.add_parser("status", help="show the file ledger")
+    commands.add_parser("status", help="show the file ledger (from its last snapshot while a run holds the warehouse)")
+    query = commands.add_parser("query", help="run one read-only SQL query on the warehouse (or on its exports)")
+    query.add_argument("sql")
+    commands.add_parser("doctor", help="check settings, warehouse, Prefect API and enrichment sources")
     up = commands.add_parser("up", help="start the Prefect server, the served deployments and the watcher")
     up.add_argument("rest", nargs=argparse.REMAINDER)
     arguments = parser.parse_args(argv)
 
+    if arguments.command == "doctor":
+        return _doctor()
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(arguments.path, RunMode(arguments.mode), settings, QUIET if level is None else LOG_LEVELS[level])
     if arguments.command == "status":
         return _status(settings)
+    if arguments.command == "query":
+        return _query(settings, arguments.sql)
     from deployments.service import main as service_main
 
     return service_main(arguments.rest)
@@ -79,6 +87,11 @@ def _show_prefect_lines(level: int) -> None:
 def _run(path: Path, mode: RunMode, settings: Settings, shown_level: int) -> int:
     try:
         reader.head_profile(path)
+    except BadInputError as error:
+        print(f"medallion: {error}", file=sys.stderr)
+        with suppress(MedallionError, OSError, duckdb.Error), Warehouse(settings.pipeline) as warehouse:
+            steps.record_refusal(warehouse, path, error, flow_run_id=None, started_at=sql.now())
+        return 1
     except MedallionError as error:
         print(f"medallion: {error}", file=sys.stderr)
         return 1
@@ -125,18 +138,49 @@ def summary_text(summary: RunSummary) -> str:
 
 
 def _status(settings: Settings) -> int:
-    if not settings.pipeline.warehouse_path.exists():
-        print(f"no warehouse yet at {settings.pipeline.warehouse_path}")
-        return 0
+    from medallion.readers import ReadSource, ledger_rows
+
     try:
-        with Warehouse(settings.pipeline, read_only=True) as warehouse, warehouse.connection() as connection:
-            files = ledger.file_ledger(connection)
-    except (OSError, duckdb.Error) as error:
-        unusable = unusable_path("WAREHOUSE_PATH", settings.pipeline.warehouse_path, error)
-        print(f"medallion: {unusable or printable(f'{type(error).__name__}: {error}')}", file=sys.stderr)
+        answer = ledger_rows(settings, on_wait=_say)
+    except MedallionError as error:
+        print(f"medallion: {error}", file=sys.stderr)
         return 1
-    print(ledger_text(files.rows(named=True)) if files.height else "the ledger is empty")
+    if answer.source is not ReadSource.WAREHOUSE:
+        print(answer.note)
+    if answer.source is not ReadSource.NOTHING:
+        print(ledger_text(answer.frame.rows(named=True)) if answer.frame.height else "the ledger is empty")
     return 0
+
+
+def _query(settings: Settings, text: str) -> int:
+    import polars as pl
+
+    from medallion.readers import query
+
+    try:
+        answer = query(settings, text, on_wait=_say)
+    except MedallionError as error:
+        print(f"medallion: {error}", file=sys.stderr)
+        return 1
+    print(answer.note, file=sys.stderr)
+    with pl.Config(tbl_rows=100, tbl_cols=30, fmt_str_lengths=60):
+        print(answer.frame)
+    return 0
+
+
+def _doctor() -> int:
+    from medallion.doctor import doctor_exit_code, doctor_text, health_checks, invalid_settings_check
+
+    try:
+        checks = health_checks(load_settings())
+    except SettingsError as error:
+        checks = [invalid_settings_check(error)]
+    print(doctor_text(checks))
+    return doctor_exit_code(checks)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def ledger_text(rows: list[dict[str, Any]]) -> str:

@@ -2,7 +2,7 @@
 it needs, borrows a connection, computes, publishes atomically and returns a typed report. Nothing here knows
 Prefect."""
 
-from medallion.steps.bronze_step import BronzeReport, load_bronze, record_file_failure
+from medallion.steps.bronze_step import BronzeReport, load_bronze, record_file_failure, record_refusal
 from medallion.steps.enrichment_step import EnrichmentState, enrich_silver, enrichment_state
 from medallion.steps.gold_step import load_gold
 from medallion.steps.quality_step import QualityReport, score_dataset, score_quality
@@ -10,6 +10,7 @@ from medallion.steps.silver_step import RebuildReport, SilverReport, load_silver
 from medallion.steps.summary import loaded_run, skipped_run
 
 __all__ = [
+    "record_refusal",
     "BronzeReport",
     "EnrichmentState",
     "QualityReport",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,11 @@ def load_bronze(
     Excel workbook's profile comes whole from the start.
     """
     started_at = sql.now()
-    head = reader.head_profile(path)
+    try:
+        head = reader.head_profile(path)
+    except BadInputError as error:
+        record_refusal(warehouse, path, error, flow_run_id=flow_run_id, started_at=started_at)
+        raise
     with warehouse.connection() as connection:
         if head.file_id or ledger.loaded_file_like(connection, head):
             profile = head if head.file_id else reader.profile_file(path)
@@ -171,3 +176,35 @@ def record_file_failure(warehouse: Warehouse, path: Path, error: BaseException, 
             flow_run_id=flow_run_id,
             started_at=sql.now(),
         )
+
+
+def record_refusal(
+    warehouse: Warehouse, path: Path, error: BadInputError, *, flow_run_id: str | None, started_at: datetime
+) -> None:
+    """Enter a file refused before bronze in the ledger, with its reason."""
+    file_id, size = _refused_file_id(path, started_at)
+    with warehouse.connection() as connection:
+        ledger.record_refusal(
+            connection,
+            file_id=file_id,
+            file_name=path.name,
+            size_bytes=size,
+            error=str(error),
+            flow_run_id=flow_run_id,
+            started_at=started_at,
+        )
+
+
+def _refused_file_id(path: Path, started_at: datetime) -> tuple[str, int | None]:
+    """The hash of a refused regular file's content and its size; for a link, a special or unreadable file, the
+    hash of its path and the time (such a file is never read)."""
+    try:
+        if path.is_file() and not path.is_symlink():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                while chunk := handle.read(4 * 2**20):
+                    digest.update(chunk)
+            return digest.hexdigest(), path.stat().st_size
+    except OSError:
+        pass
+    return hashlib.sha256(f"refused:{path}:{started_at.isoformat()}".encode()).hexdigest(), None

@@ -3,11 +3,14 @@ every layer its run reached, so a failed run leaves the warehouse as it found it
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import duckdb
 
 from medallion import gold
-from medallion.errors import is_retryable, unusable_path
+from medallion.errors import MedallionError, is_retryable, unusable_path
 from medallion.names import printable
+from medallion.readers import export_ledger
 from medallion.settings import PipelineSettings
 from medallion.steps.silver_step import load_silver
 from medallion.warehouse import Warehouse, bronze, ledger, sql
@@ -53,3 +56,10 @@ def withdraw_failed_file(
                 vip_percentile=pipeline.vip_percentile,
                 low_value_percentile=pipeline.low_value_percentile,
             )
+
+
+def ledger_snapshot(warehouse: Warehouse, pipeline: PipelineSettings) -> None:
+    """Write the ledger beside gold's exports, for `medallion status` to answer from while a later run holds the
+    warehouse. Best effort: the run's own outcome stands whatever happens here."""
+    with suppress(MedallionError, OSError, duckdb.Error), warehouse.connection() as connection:
+        export_ledger(connection, pipeline.gold_export_path)

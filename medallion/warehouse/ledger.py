@@ -92,6 +92,34 @@ def upsert_file(
     )
 
 
+def record_refusal(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    file_id: str,
+    file_name: str,
+    size_bytes: int | None,
+    error: str,
+    flow_run_id: str | None,
+    started_at: datetime,
+) -> None:
+    """Enter a file refused before bronze (empty, wrong columns, not a regular file...) failed, with its reason.
+
+    A row of a loaded file with the same id is left alone: the same content was loaded under another name.
+    """
+    with transaction(connection):
+        connection.execute(
+            """INSERT INTO ops.files (file_id, file_name, size_bytes, status, error, retryable, started_at,
+                   finished_at, duration_s, flow_run_id, file_key)
+               VALUES (?, ?, ?, 'failed', ?, false, ?, ?, date_diff('millisecond', ?, ?) / 1000.0, ?,
+                   nextval('ops.file_keys'))
+               ON CONFLICT (file_id) DO UPDATE SET file_name = excluded.file_name, error = excluded.error,
+                   retryable = false, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                   duration_s = excluded.duration_s, flow_run_id = excluded.flow_run_id
+               WHERE ops.files.status = 'failed'""",
+            [file_id, file_name, size_bytes, error, started_at, now(), started_at, now(), flow_run_id],
+        )
+
+
 def delete_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
     """Take one file's rows out of silver.lines and silver.rejected."""
     connection.execute("DELETE FROM silver.lines WHERE file_key = ?", [key_of_file(connection, file_id)])
