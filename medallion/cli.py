@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +21,8 @@ from medallion.warehouse import Warehouse, sql
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect's first start with a new PREFECT_HOME reflects its own SQLite schema and warns about two indexes.
+    warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
     parser = argparse.ArgumentParser(prog="medallion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="load one file into the warehouse (no Prefect server needed)")
