@@ -47,6 +47,10 @@ if set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) != set(CANONICAL_COLUMNS):
 def quality_sql(typed: str) -> str:
     """One row of quality counts over `typed`, a query giving `silver.typed_rows_sql`'s columns: the rows as
     received, repeats included. `unique_rows` comes from the file's repeats, not from this query.
+
+    A typed row is consistent when its sign fits its kind (a return takes goods back) and its invoice is one order:
+    the invoices in `INCONSISTENT_TABLE` name more than one customer or country in the file, or are invoices silver
+    had already that the file brought back with other lines (`silver_overlaps`).
     """
     filled = " + ".join(f"count(*) FILTER (WHERE {FILLED_SQL.format(column=column)})" for column in CANONICAL_COLUMNS)
     return f"""

@@ -75,6 +75,10 @@ class RunSummary(BaseModel):
     rejected_rows: int = 0
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     duplicate_rows: int = 0
+    # Lines another live file has in silver already: counted, not added again (bronze = silver + rejected + duplicates
+    # + overlaps). Invoices silver has that the file brought back with other lines: those lines are rejected.
+    overlap_rows: int = 0
+    changed_invoices: int = 0
     quality: QualityScores | None = None
     dataset_quality: QualityScores | None = None
     quality_threshold: float | None = None

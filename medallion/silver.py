@@ -205,6 +205,11 @@ def _missing_is_null(trimmed: str) -> str:
     return f"CASE WHEN {trimmed} IN {MISSING_TEXT_SQL} THEN NULL ELSE {trimmed} END"
 
 
+def invoice_number_sql(column: str) -> str:
+    """A received invoice number as silver stores it: trimmed, in upper case, NULL when missing."""
+    return f"upper({_missing_is_null(_trimmed(column))})"
+
+
 def _customer_id_of(text: str) -> str:
     """A customer id written as float text (`17850.0`) becomes `17850`."""
     return f"regexp_replace({text}, '\\.0+$', '')"
@@ -354,7 +359,7 @@ def inconsistent_invoices_sql(source: str) -> str:
     The rows are first cut to their distinct combinations as received, and only those are cleaned. Rows without
     an invoice number are left out by the HAVING clause, not a WHERE clause, which DuckDB would push down into the
     scan to clean every row. "More than one" is a smallest value unlike the largest."""
-    invoice = f"upper({_missing_is_null(_trimmed('invoice_no'))})"
+    invoice = invoice_number_sql("invoice_no")
     customer = _customer_id_of(_missing_is_null(_trimmed("customer_id")))
     country = f"upper({_missing_is_null(_trimmed('country'))})"
     return f"""

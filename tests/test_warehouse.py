@@ -502,10 +502,10 @@ def test_the_silver_views_read_the_rebuilt_tables_once_swapped_in(tmp_path: Path
             rebuild=True,
         )
         scores = quality.quality_scores(totals.counts, {name: 1.0 for name in quality.DIMENSIONS})
-        rebuilt = silver_store.RebuiltFile(
-            "a" * 64, totals.silver_rows, totals.rejected_rows, totals.duplicate_rows, totals.counts, scores
+        rebuilt = silver_store.RebuiltFile("a" * 64, totals, scores)
+        silver_store.swap_in_rebuilt_silver(
+            connection, [rebuilt], ledger_order=["a" * 64], currency="GBP", threshold=80.0
         )
-        silver_store.swap_in_rebuilt_silver(connection, [rebuilt], currency="GBP", threshold=80.0)
         after = contents(connection)
         scored = query(connection, "SELECT scope, rows, score FROM ops.quality")
     assert (totals.silver_rows, totals.rejected_rows, totals.duplicate_rows) == (2, 1, 1)

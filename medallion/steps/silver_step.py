@@ -7,19 +7,25 @@ from pydantic import BaseModel
 
 from medallion import quality, silver
 from medallion.settings import PipelineSettings
-from medallion.warehouse import Warehouse, bronze, ledger, silver_store
+from medallion.warehouse import Warehouse, bronze, ledger, quality_store, silver_store
 
 
 class SilverReport(BaseModel):
+    """Where the file's bronze rows went: `bronze_rows` is `silver_rows + rejected_rows + duplicate_rows +
+    overlap_rows`. `republished` names the later files published again after a version the file superseded."""
+
     file_id: str
     bronze_rows: int
     silver_rows: int
     rejected_rows: int
     duplicate_rows: int
+    overlap_rows: int
+    changed_invoices: int
     rejected_by_reason: dict[str, int]
     date_formats: list[str]
     date_order_source: str
     superseded: list[str]
+    republished: list[str]
     quality_counts: quality.QualityCounts
 
 
@@ -31,61 +37,67 @@ class RebuildReport(BaseModel):
     silver_rows: int
     rejected_rows: int
     duplicate_rows: int
+    overlap_rows: int
+    changed_invoices: int
 
 
 def load_silver(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings) -> SilverReport:
-    """Type and clean one file's bronze rows into silver inside DuckDB; rejected rows keep their reason.
+    """Type and clean one file's bronze rows into silver inside DuckDB; rejected rows keep their reason, and lines
+    another file has in silver already are counted, not added again.
 
     DuckDB streams the rows through the transforms within DUCKDB_MEMORY_LIMIT, spilling to disk beyond it, so
-    memory stays bounded whatever the file's size.
+    memory stays bounded whatever the file's size. The files published again after a superseded version are
+    scored again.
     """
     with warehouse.connection() as connection:
-        return _file_silver(connection, file_id, pipeline, rebuild=False)
+        report, totals = _file_silver(connection, file_id, pipeline, rebuild=False)
+        for other, republished in totals.republished.items():
+            quality_store.record_quality(
+                connection,
+                scope="file",
+                file_id=other,
+                counts=republished.counts,
+                scores=quality.quality_scores(republished.counts, pipeline.quality_weights),
+                threshold=pipeline.quality_alert_threshold,
+            )
+    return report
 
 
 def rebuild_silver(warehouse: Warehouse, pipeline: PipelineSettings) -> RebuildReport:
-    """Rebuild silver from bronze with today's transforms for every live file, swapped in atomically. A live file
-    without bronze rows (entered into the ledger when an earlier layout's silver was moved) keeps its rows as
-    they are."""
+    """Rebuild silver from bronze with today's transforms for every live file in ledger order (so each line is the
+    file's that first had it, as when the files were loaded), swapped in atomically. A live file without bronze
+    rows (entered into the ledger when an earlier layout's silver was moved) keeps its rows as they are."""
     with warehouse.connection() as connection:
         files = ledger.live_files(connection)
         silver_store.prepare_silver_rebuild(connection)
-        reports = []
-        carried_over = 0
+        rebuilt: list[silver_store.RebuiltFile] = []
         for file in files:
-            if bronze.has_bronze(connection, file.file_id):
-                reports.append(_file_silver(connection, file.file_id, pipeline, rebuild=True))
-            else:
+            if not bronze.has_bronze(connection, file.file_id):
                 silver_store.carry_over_silver(connection, file.file_id)
-                carried_over += 1
+                continue
+            totals = _file_silver(connection, file.file_id, pipeline, rebuild=True)[1]
+            scores = quality.quality_scores(totals.counts, pipeline.quality_weights)
+            rebuilt.append(silver_store.RebuiltFile(file.file_id, totals, scores))
         silver_store.swap_in_rebuilt_silver(
             connection,
-            [
-                silver_store.RebuiltFile(
-                    file_id=report.file_id,
-                    silver_rows=report.silver_rows,
-                    rejected_rows=report.rejected_rows,
-                    duplicate_rows=report.duplicate_rows,
-                    counts=report.quality_counts,
-                    scores=quality.quality_scores(report.quality_counts, pipeline.quality_weights),
-                )
-                for report in reports
-            ],
+            rebuilt,
+            ledger_order=[file.file_id for file in files],
             currency=pipeline.source_currency,
             threshold=pipeline.quality_alert_threshold,
         )
     return RebuildReport(
-        files=len(reports),
-        carried_over=carried_over,
-        silver_rows=sum(report.silver_rows for report in reports),
-        rejected_rows=sum(report.rejected_rows for report in reports),
-        duplicate_rows=sum(report.duplicate_rows for report in reports),
+        files=len(rebuilt),
+        carried_over=len(files) - len(rebuilt),
+        **{name: sum(getattr(file.totals, name) for file in rebuilt) for name in _SUMMED},
     )
+
+
+_SUMMED = ("silver_rows", "rejected_rows", "duplicate_rows", "overlap_rows", "changed_invoices")
 
 
 def _file_silver(
     connection: duckdb.DuckDBPyConnection, file_id: str, pipeline: PipelineSettings, *, rebuild: bool
-) -> SilverReport:
+) -> tuple[SilverReport, silver_store.SilverTotals]:
     file_name, bronze_rows = bronze.bronze_summary(connection, file_id)
     evidence = silver_store.date_evidence(connection, file_id)
     parsing = silver.date_parsing(evidence, pipeline.ambiguous_date_order, file_name)
@@ -100,15 +112,19 @@ def _file_silver(
         max_abs_quantity=pipeline.max_abs_quantity,
         max_abs_unit_price=pipeline.max_abs_unit_price,
     )
-    return SilverReport(
+    report = SilverReport(
         file_id=file_id,
         bronze_rows=bronze_rows,
         silver_rows=totals.silver_rows,
         rejected_rows=totals.rejected_rows,
         duplicate_rows=totals.duplicate_rows,
+        overlap_rows=totals.overlap_rows,
+        changed_invoices=totals.changed_invoices,
         rejected_by_reason=totals.rejected_by_reason,
         date_formats=parsing.formats,
         date_order_source=parsing.order_source,
         superseded=totals.superseded,
+        republished=list(totals.republished),
         quality_counts=totals.counts,
     )
+    return report, totals

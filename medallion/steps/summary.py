@@ -40,6 +40,8 @@ def loaded_run(
         rejected_rows=silver.rejected_rows,
         rejected_by_reason=silver.rejected_by_reason,
         duplicate_rows=silver.duplicate_rows,
+        overlap_rows=silver.overlap_rows,
+        changed_invoices=silver.changed_invoices,
         quality=quality.file,
         dataset_quality=quality.dataset,
         quality_threshold=quality.threshold,

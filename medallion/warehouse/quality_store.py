@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from medallion import quality, silver
+from medallion import silver_overlaps as overlaps
 from medallion.quality import QualityCounts, QualityScores
 from medallion.warehouse.bronze import bronze_table
 from medallion.warehouse.sql import first_row, now, transaction
@@ -23,12 +24,14 @@ def file_quality_counts(
     rejected_table: str,
 ) -> QualityCounts:
     """The file's quality counts over every row as received: its silver rows read from `lines_table`, and only the
-    rows silver left out (rejected rows in `rejected_table` and repeats, few) typed again. Needs silver's
-    per-file tables of repeats and inconsistent invoices; the table names are the caller's constants."""
+    rows silver left out (rejected rows in `rejected_table`, repeats and overlaps) typed again. Needs silver's
+    per-file tables of repeats, inconsistent invoices and shared lines; the table names are the caller's
+    constants."""
     connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE {_OUTSIDE_SILVER_TABLE} AS
             SELECT row_number FROM {silver.DUPLICATES_TABLE}
-            UNION ALL SELECT row_number FROM {rejected_table} WHERE file_id = ?""",  # noqa: S608
+            UNION ALL SELECT row_number FROM {rejected_table} WHERE file_id = ?
+            UNION ALL SELECT row_number FROM {overlaps.SHARED_LINES_TABLE} WHERE is_overlap""",  # noqa: S608
         [file_id],
     )
     outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}

@@ -1,0 +1,68 @@
+"""Lines a file shares with silver, as DuckDB SQL: exports overlap ("last 7 days", a month sent again), and a line
+added twice would count its revenue twice.
+
+A line whose fields all equal a line another live file has in silver already is an overlap: bronze keeps it, the
+ledger counts it, silver does not add it again. An invoice silver has that a file brings back with a line silver
+lacks is a changed invoice: silver keeps the invoice as it first came, and the file's lines of it that silver
+lacks are rejected as `changed_invoice` (kept with their text, like any rejected row), so no invoice is counted in
+two versions. An invoice that comes back with fewer lines is no change: what it has is all overlap.
+
+Only silver's lines of the invoices the file names are compared. DuckDB filters its scan of silver's invoice
+numbers by the file's (a Bloom filter it pushes into the scan), so the cost follows the file, not the warehouse.
+"""
+
+from __future__ import annotations
+
+from medallion.reader import CANONICAL_COLUMNS
+from medallion.silver import invoice_number_sql
+
+MATCHES_TABLE = "file_silver_matches"
+SHARED_LINES_TABLE = "file_shared_lines"
+SHARED_LINES_COLUMNS = "row_number BIGINT, invoice_no VARCHAR, is_overlap BOOLEAN"
+CHANGED_INVOICE = "changed_invoice"
+
+# What makes two lines one line, as silver stores it: every canonical field, typed and cleaned (so `EIRE` and
+# `Ireland`, or `2.5` and `2.50`, are the same).
+LINE_FIELDS = (
+    "invoice_no",
+    "stock_code",
+    "description",
+    "quantity",
+    "unit_price",
+    "customer_id",
+    "country",
+    "invoice_ts",
+)
+
+
+def silver_matches_sql(source: str, lines: str) -> str:
+    """The distinct lines of `lines` (silver's, without the file's own) of the invoices `source`'s bronze rows name.
+    `source` and `lines` are the caller's identifiers or parenthesised queries, never user text."""
+    return f"""
+    SELECT DISTINCT {", ".join(LINE_FIELDS)} FROM {lines}
+    WHERE invoice_no IN (SELECT {invoice_number_sql("invoice_no")} FROM (SELECT DISTINCT invoice_no FROM {source}))
+    """  # noqa: S608 - constants and the caller's identifiers
+
+
+def shared_lines_sql(lines: str) -> str:
+    """The file's rows in `lines` (its key is `$file_key`) of invoices silver had already (`MATCHES_TABLE`), each
+    marked an overlap when silver had the line itself."""
+    equal = " AND ".join(f"l.{field} IS NOT DISTINCT FROM m.{field}" for field in LINE_FIELDS)
+    return f"""
+    SELECT l.row_number, l.invoice_no, m.invoice_no IS NOT NULL AS is_overlap
+    FROM {lines} AS l LEFT JOIN {MATCHES_TABLE} AS m ON {equal}
+    WHERE l.file_key = $file_key AND l.invoice_no IN (SELECT invoice_no FROM {MATCHES_TABLE})
+    """  # noqa: S608 - constants and the caller's identifier
+
+
+def changed_lines_sql(source: str) -> str:
+    """The shared rows that are no overlap, as `source` received them, with the reason they are rejected."""
+    return f"""
+    SELECT row_number, '{CHANGED_INVOICE}' AS reason, {", ".join(CANONICAL_COLUMNS)} FROM {source}
+    WHERE row_number IN (SELECT row_number FROM {SHARED_LINES_TABLE} WHERE NOT is_overlap)
+    """  # noqa: S608 - constants and the caller's identifier
+
+
+def changed_invoices_sql() -> str:
+    """The changed invoices' numbers."""
+    return f"SELECT DISTINCT invoice_no FROM {SHARED_LINES_TABLE} WHERE NOT is_overlap"  # noqa: S608 - constant
