@@ -7,8 +7,9 @@ lacks is a changed invoice: silver keeps the invoice as it first came, and the f
 lacks are rejected as `changed_invoice` (kept with their text, like any rejected row), so no invoice is counted in
 two versions. An invoice that comes back with fewer lines is no change: what it has is all overlap.
 
-Only silver's lines of the invoices the file names are compared. DuckDB filters its scan of silver's invoice
-numbers by the file's (a Bloom filter it pushes into the scan), so the cost follows the file, not the warehouse.
+Only silver's lines of the invoices the file shares with it are compared, found first in silver's one column of
+invoice numbers (DuckDB pushes a Bloom filter of the file's into that scan): beyond the file's own cost, a file
+shares nothing costs the warehouse a scan of one column.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from medallion.reader import CANONICAL_COLUMNS
 from medallion.silver import invoice_number_sql
 
+SHARED_INVOICES_TABLE = "file_shared_invoices"
 MATCHES_TABLE = "file_silver_matches"
 SHARED_LINES_TABLE = "file_shared_lines"
 SHARED_LINES_COLUMNS = "row_number BIGINT, invoice_no VARCHAR, is_overlap BOOLEAN"
@@ -35,23 +37,33 @@ LINE_FIELDS = (
 )
 
 
-def silver_matches_sql(source: str, lines: str) -> str:
-    """The distinct lines of `lines` (silver's, without the file's own) of the invoices `source`'s bronze rows name.
-    `source` and `lines` are the caller's identifiers or parenthesised queries, never user text."""
+def shared_invoices_sql(source: str, lines: str) -> str:
+    """The invoice numbers `source`'s bronze rows name that `lines` (silver's, without the file's own) holds, read
+    from the one column of invoice numbers. `source` and `lines` are the caller's identifiers or parenthesised
+    queries, never user text."""
     return f"""
-    SELECT DISTINCT {", ".join(LINE_FIELDS)} FROM {lines}
+    SELECT DISTINCT invoice_no FROM {lines}
     WHERE invoice_no IN (SELECT {invoice_number_sql("invoice_no")} FROM (SELECT DISTINCT invoice_no FROM {source}))
     """  # noqa: S608 - constants and the caller's identifiers
 
 
+def silver_matches_sql(lines: str) -> str:
+    """The distinct lines of `lines` of the shared invoices (`SHARED_INVOICES_TABLE`), but for the file's own (its
+    key is `$file_key`)."""
+    return f"""
+    SELECT DISTINCT {", ".join(LINE_FIELDS)} FROM {lines}
+    WHERE file_key <> $file_key AND invoice_no IN (SELECT invoice_no FROM {SHARED_INVOICES_TABLE})
+    """  # noqa: S608 - constants and the caller's identifier
+
+
 def shared_lines_sql(lines: str) -> str:
-    """The file's rows in `lines` (its key is `$file_key`) of invoices silver had already (`MATCHES_TABLE`), each
-    marked an overlap when silver had the line itself."""
+    """The file's rows in `lines` (its key is `$file_key`) of the shared invoices, each marked an overlap when silver
+    had the line itself (`MATCHES_TABLE`)."""
     equal = " AND ".join(f"l.{field} IS NOT DISTINCT FROM m.{field}" for field in LINE_FIELDS)
     return f"""
     SELECT l.row_number, l.invoice_no, m.invoice_no IS NOT NULL AS is_overlap
     FROM {lines} AS l LEFT JOIN {MATCHES_TABLE} AS m ON {equal}
-    WHERE l.file_key = $file_key AND l.invoice_no IN (SELECT invoice_no FROM {MATCHES_TABLE})
+    WHERE l.file_key = $file_key AND l.invoice_no IN (SELECT invoice_no FROM {SHARED_INVOICES_TABLE})
     """  # noqa: S608 - constants and the caller's identifier
 
 

@@ -163,15 +163,14 @@ def _publish_file(
 
 
 def _stage_file_checks(connection: duckdb.DuckDBPyConnection, source: str, lines: str) -> int:
-    """Make the file's tables of repeats, inconsistent invoices and silver's lines of the invoices it names (read
-    before the file's own rows go in); returns the number of repeats."""
+    """Make the file's tables of repeats, inconsistent invoices and the invoices silver has already (read before
+    the file's own rows go in); returns the number of repeats."""
     connection.execute(f"CREATE OR REPLACE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql(source)}")
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql(source)}"
     )
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {overlaps.MATCHES_TABLE} AS {overlaps.silver_matches_sql(source, lines)}"
-    )
+    shared = overlaps.shared_invoices_sql(source, lines)
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {overlaps.SHARED_INVOICES_TABLE} AS {shared}")
     return int(scalar(connection, f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}"))  # noqa: S608
 
 
@@ -182,15 +181,16 @@ def _set_aside_shared_lines(
     the lines of a changed invoice go to `rejected`, and a changed invoice counts as inconsistent. Returns the
     overlaps, the changed invoices' lines and the changed invoices."""
     lines, rejected = tables
-    if not scalar(connection, f"SELECT count(*) FROM {overlaps.MATCHES_TABLE}"):  # noqa: S608 - constant
+    if not scalar(connection, f"SELECT count(*) FROM {overlaps.SHARED_INVOICES_TABLE}"):  # noqa: S608 - constant
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {overlaps.SHARED_LINES_TABLE} ({overlaps.SHARED_LINES_COLUMNS})"
         )
         return 0, 0, 0
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {overlaps.SHARED_LINES_TABLE} AS {overlaps.shared_lines_sql(lines)}",
-        {"file_key": key},
-    )
+    for table, query in (
+        (overlaps.MATCHES_TABLE, overlaps.silver_matches_sql(lines)),
+        (overlaps.SHARED_LINES_TABLE, overlaps.shared_lines_sql(lines)),
+    ):
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query}", {"file_key": key})
     connection.execute(
         f"""DELETE FROM {lines} WHERE file_key = ?
             AND row_number IN (SELECT row_number FROM {overlaps.SHARED_LINES_TABLE})""",  # noqa: S608 - constants
