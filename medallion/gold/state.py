@@ -39,9 +39,11 @@ _CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd
 # gold leaves them out everywhere but in the date the customer segments are measured from.
 _NEW_ROWS: dict[str, str] = {
     "files": f"""
-        SELECT r.file_key, f.silver_at, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts, l.last_date
+        SELECT r.file_key, f.silver_at, f.silver_rows, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts,
+               l.last_date
         FROM {REFRESH} AS r
-        LEFT JOIN (SELECT file_key, max(silver_at) AS silver_at, bool_or(status IN {LIVE_STATUSES}) AS live
+        LEFT JOIN (SELECT file_key, max(silver_at) AS silver_at, max(silver_rows) AS silver_rows,
+                          bool_or(status IN {LIVE_STATUSES}) AS live
                    FROM ops.files GROUP BY file_key) AS f USING (file_key)
         LEFT JOIN (SELECT file_key, count(*) FILTER (WHERE NOT is_bad_debt) AS sale_rows,
                           min(invoice_ts) FILTER (WHERE NOT is_bad_debt) AS first_ts,
@@ -126,7 +128,9 @@ def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: obj
 
 def changed_files_sql(explicit: Iterable[int]) -> tuple[str, list[object]]:
     """The files whose silver rows differ from what the state holds: those named, those the ledger no longer counts
-    as live (failed, superseded), and live files the state lacks or built from an earlier load of the file."""
+    as live (failed, superseded), and live files the state lacks or built when the ledger gave the file another
+    silver time or row count (an earlier load, a rebuild). Whatever rewrites a file's silver rows records that in
+    the ledger, or names the file to `update_gold`."""
     keys = sorted({int(key) for key in explicit})
     sql = f"""
         SELECT unnest(?::INTEGER[]) AS file_key
@@ -136,7 +140,8 @@ def changed_files_sql(explicit: Iterable[int]) -> tuple[str, list[object]]:
         UNION ALL
         SELECT f.file_key FROM ops.files AS f LEFT JOIN gold_state.files AS s USING (file_key)
         WHERE f.status IN {LIVE_STATUSES} AND f.file_key IS NOT NULL
-              AND (s.file_key IS NULL OR s.silver_at IS DISTINCT FROM f.silver_at)"""  # noqa: S608 - constants
+              AND (s.file_key IS NULL OR s.silver_at IS DISTINCT FROM f.silver_at
+                   OR s.silver_rows IS DISTINCT FROM f.silver_rows)"""  # noqa: S608 - constants
     return sql, [keys]
 
 

@@ -138,8 +138,9 @@ _TOTALS = """sales DECIMAL(38, 2) NOT NULL, cancelled DECIMAL(38, 2) NOT NULL, s
 _GOLD_STATE_TABLES = {
     # Whether the enriched state covers every file, and the newest enrichment time of a dimension row it has seen.
     "meta": "enriched BOOLEAN NOT NULL, dimensions_seen_at TIMESTAMP",
-    "files": """file_key INTEGER NOT NULL, silver_at TIMESTAMP, sale_rows BIGINT NOT NULL, first_ts TIMESTAMP,
-        last_ts TIMESTAMP, last_date DATE""",
+    # The ledger's silver_at and silver_rows of the load the state was built from, to find files whose rows changed.
+    "files": """file_key INTEGER NOT NULL, silver_at TIMESTAMP, silver_rows BIGINT, sale_rows BIGINT NOT NULL,
+        first_ts TIMESTAMP, last_ts TIMESTAMP, last_date DATE""",
     "invoices": f"""file_key INTEGER NOT NULL, invoice_no VARCHAR NOT NULL, customer_id VARCHAR,
         country VARCHAR NOT NULL, invoice_date DATE NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
         is_cancellation BOOLEAN NOT NULL, {_LINE_SUMS}, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL""",
