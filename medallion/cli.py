@@ -131,6 +131,8 @@ def summary_text(summary: RunSummary) -> str:
         f"  silver     {summary.silver_rows:>12,} rows",
         f"  rejected   {summary.rejected_rows:>12,} rows" + (f" ({reasons})" if reasons else ""),
         f"  duplicates {summary.duplicate_rows:>12,} rows removed",
+        f"  overlaps   {summary.overlap_rows:>12,} rows already in silver"
+        + (f" ({_count(summary.changed_invoices, 'invoice')} came back changed)" if summary.changed_invoices else ""),
         f"  quality    {summary.quality.score:>12.1f} / 100"
         + ("  (below threshold)" if summary.below_threshold else ""),
         f"  enrichment {summary.enrichment_in_words()}",
@@ -138,6 +140,10 @@ def summary_text(summary: RunSummary) -> str:
         f"warehouse: {summary.warehouse}",
     ]
     return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _status(settings: Settings) -> int:

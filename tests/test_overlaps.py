@@ -12,6 +12,7 @@ import duckdb
 from conftest import SAMPLE_CSV, write_csv
 
 from medallion import gold, steps
+from medallion.cli import summary_text
 from medallion.runs import RunSummary
 from medallion.settings import Settings, load_settings
 from medallion.warehouse import Warehouse, ledger
@@ -75,6 +76,7 @@ def test_a_file_of_the_samples_first_2000_rows_adds_nothing_to_silver_or_gold(
     assert (again.bronze_rows, again.silver_rows, again.rejected_rows) == (2000, 0, 0)
     assert (again.duplicate_rows, again.overlap_rows, again.changed_invoices) == (22, 1978, 0)
     assert again.quality is not None and again.quality.consistency == 98.75, "as before: no invoice changed"
+    assert "\n  overlaps          1,978 rows already in silver\n" in summary_text(again)
     with warehouse.connection() as connection:
         assert query(connection, "SELECT count(*) FROM bronze.transactions") == [(5076 + 2000,)]
         assert query(connection, "SELECT count(*) FROM silver.transactions") == [(sample.silver_rows,)]
@@ -147,6 +149,7 @@ def test_an_invoice_that_comes_back_with_other_lines_keeps_its_first_version_and
     assert (summary.silver_rows, summary.overlap_rows, summary.duplicate_rows) == (1, 2, 1)
     assert (summary.rejected_rows, summary.rejected_by_reason) == (1, {"changed_invoice": 1})
     assert summary.changed_invoices == 1
+    assert "  overlaps              2 rows already in silver (1 invoice came back changed)" in summary_text(summary)
     # 536365's two lines in this file are of a changed invoice: 3 of the 5 typed lines (the repeat too) are consistent.
     assert summary.quality is not None and summary.quality.consistency == 60.0
     assert summary.gold is not None and summary.gold.net_revenue == round(6 * 2.55 + 6 * 3.39 + 12 * 1.85 + 8 * 1.69, 2)

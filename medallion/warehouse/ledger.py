@@ -28,8 +28,8 @@ def file_ledger(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The ledger as a user reads it, the latest file first."""
     return query_frame(
         connection,
-        """SELECT file_name, status, bronze_rows, silver_rows, rejected_rows, duplicate_rows,
-                  finished_at, duration_s, left(file_id, 12) AS file_id, error
+        """SELECT file_name, status, bronze_rows, silver_rows, rejected_rows, duplicate_rows, overlap_rows,
+                  changed_invoices, finished_at, duration_s, left(file_id, 12) AS file_id, error
            FROM ops.files ORDER BY coalesce(finished_at, started_at) DESC NULLS LAST""",
     )
 
@@ -129,7 +129,8 @@ def delete_file_silver(connection: duckdb.DuckDBPyConnection, file_id: str) -> N
 # A failed file holds no rows in any layer, so its row keeps no totals, not even those of an earlier attempt.
 _FAILED_SQL = """UPDATE ops.files SET status = 'failed', error = ?, retryable = ?, finished_at = ?,
         duration_s = date_diff('millisecond', started_at, ?) / 1000.0, bronze_rows = NULL, silver_rows = NULL,
-        rejected_rows = NULL, duplicate_rows = NULL, bronze_at = NULL, silver_at = NULL, superseded_by = NULL
+        rejected_rows = NULL, duplicate_rows = NULL, overlap_rows = NULL, changed_invoices = NULL, bronze_at = NULL,
+        silver_at = NULL, superseded_by = NULL
     WHERE file_id = ?"""
 
 
