@@ -13,7 +13,7 @@ from conftest import SAMPLE_CSV, write_csv
 
 from medallion import gold, steps
 from medallion.cli import summary_text
-from medallion.runs import RunSummary
+from medallion.runs import GoldKpis, RunSummary
 from medallion.settings import Settings, load_settings
 from medallion.warehouse import Warehouse, ledger
 
@@ -21,15 +21,26 @@ GOLD_OPTIONS: dict[str, Any] = {"top_n": 10, "vip_percentile": 0.9, "low_value_p
 SAMPLE_NET_REVENUE = 76_662.77
 
 
-def load(warehouse: Warehouse, settings: Settings, path: Path) -> RunSummary:
-    """One file through every step, as the flow runs them (enrichment offline)."""
+def load(warehouse: Warehouse, settings: Settings, path: Path, *, incremental: bool = False) -> RunSummary:
+    """One file through every step, as the flow runs them (enrichment offline); with `incremental`, gold is moved
+    by `update_gold`, told of the file loaded and the versions it superseded only."""
     pipeline = settings.pipeline
     bronze = steps.load_bronze(warehouse, path, pipeline)
     silver = steps.load_silver(warehouse, bronze.file_id, pipeline)
     quality = steps.score_quality(warehouse, bronze.file_id, silver.quality_counts, pipeline)
     enrichment = steps.enrich_silver(warehouse, settings.enrichment, live=False)
-    kpis = steps.load_gold(warehouse, pipeline, file_id=bronze.file_id)
-    return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, kpis)
+    if not incremental:
+        kpis = steps.load_gold(warehouse, pipeline, file_id=bronze.file_id)
+        return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, kpis)
+    with warehouse.connection() as connection:
+        moved = gold.update_gold(
+            connection,
+            added_file_keys=[ledger.key_of_file(connection, bronze.file_id)],
+            removed_file_keys=[ledger.key_of_file(connection, old) for old in silver.superseded],
+            **GOLD_OPTIONS,
+        )
+        ledger.mark_loaded(connection, bronze.file_id)
+    return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, GoldKpis.model_validate(moved))
 
 
 def first_rows_of_sample(path: Path, rows: int) -> Path:
@@ -177,15 +188,15 @@ def test_a_new_version_hands_the_lines_it_dropped_to_the_later_files_that_had_th
 ) -> None:
     daily = tmp_path / "raw" / "daily.csv"
     write_csv(daily, line("536365", "85123A", 6, "2.55"), line("536366", "22633", 6, "1.85"))
-    load(warehouse, settings, daily)
+    load(warehouse, settings, daily, incremental=True)
     week = write_csv(
         tmp_path / "raw" / "week.csv",
         line("536366", "22633", 6, "1.85"),  # daily.csv's, as it stands now
         line("536367", "84879", 8, "1.69"),
     )
-    assert load(warehouse, settings, week).overlap_rows == 1
+    assert load(warehouse, settings, week, incremental=True).overlap_rows == 1
     write_csv(daily, line("536365", "85123A", 6, "2.55"), line("536368", "22728", 2, "3.75"))  # a new version
-    summary = load(warehouse, settings, daily)
+    summary = load(warehouse, settings, daily, incremental=True)
 
     assert (summary.silver_rows, summary.overlap_rows) == (2, 0)
     assert summary.gold is not None
@@ -202,6 +213,10 @@ def test_a_new_version_hands_the_lines_it_dropped_to_the_later_files_that_had_th
                WHERE q.scope = 'file' AND f.status = 'loaded' ORDER BY f.file_name""",
         )
         assert_every_file_reconciles(connection)
+        moved = {table: _sorted_rows(connection, table) for table in gold.GOLD_TABLES}
+        gold.publish_gold(connection, **GOLD_OPTIONS)
+        rebuilt = {table: _sorted_rows(connection, table) for table in gold.GOLD_TABLES}
+    assert moved == rebuilt, "gold moved by the files' rows follows week.csv's, published again"
     assert owners == [
         ("536365", "daily.csv"),
         ("536366", "week.csv"),  # the line the first version of daily.csv had, week.csv's now
