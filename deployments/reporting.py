@@ -77,8 +77,7 @@ def file_summary_markdown(
     if rejected:
         lines += ["", "Rejected by reason: " + ", ".join(f"{k} {_number(v)}" for k, v in sorted(rejected.items()))]
     if summary.enrichment:
-        sources = sorted(summary.enrichment.items())
-        lines += ["", "Enrichment: " + "; ".join(f"{source} {counts}" for source, counts in sources)]
+        lines += ["", f"Enrichment look-ups: {summary.enrichment_in_words()}."]
     if summary.quality is not None:
         flag = " (below threshold)" if summary.below_threshold else ""
         dataset = summary.dataset_quality.score if summary.dataset_quality is not None else None

@@ -44,6 +44,13 @@ def prefect_environment(service: ServiceSettings, api_url: str) -> dict[str, str
     }
 
 
+def ui_url(service: ServiceSettings) -> str:
+    """The UI of the API the service reports to: PREFECT_API_URL's when set, else the local server's."""
+    if service.api_url:
+        return service.api_url.rstrip("/").removesuffix("/api")
+    return service.own_ui_url
+
+
 def console_logging() -> None:
     """INFO logs of the service's own modules on stderr; Prefect keeps its own handlers for the rest."""
     handler = logging.StreamHandler()

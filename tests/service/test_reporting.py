@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deployments import reporting
+from enrichment.lookup import LookupCounts
 from medallion.quality import QualityScores
 from medallion.runs import GoldKpis, RunStatus, RunSummary
 
@@ -23,6 +24,7 @@ def _summary(**fields: object) -> RunSummary:
         "dataset_quality": SCORES.model_copy(update={"score": 91.0}),
         "quality_threshold": 85.0,
         "gold": GoldKpis(orders=12, net_revenue=99.5),
+        "enrichment": {"rates": LookupCounts(live=3, cached=2, requests=4, retries=1), "products": LookupCounts()},
     }
     return RunSummary.model_validate({**values, **fields})
 
@@ -35,6 +37,7 @@ def test_the_summary_shows_each_layer_the_rejections_and_a_score_below_the_thres
     assert "Rejected by reason: bad_date 20, missing_price 30" in markdown
     assert "Quality 84.5 (below threshold); whole dataset 91.0." in markdown
     assert "Timings: load 1.23 s" in markdown
+    assert "Enrichment look-ups: rates 3 live, 2 cached (4 requests, 1 retries); products none." in markdown
 
 
 def test_a_skipped_file_has_no_quality_line_and_no_quality_rows() -> None:
