@@ -14,6 +14,7 @@ from watchfiles import Change, watch
 
 from deployments import lifecycle
 from deployments.routing import Submission, file_submission, retry_submission
+from deployments.watcher_status import WatcherStatus
 from medallion.file_kinds import is_data_file_name
 from medallion.settings import Settings
 
@@ -26,13 +27,17 @@ _SUBMIT_ATTEMPTS = 5
 class Submitter:
     """One thread submits every run, so a burst of drops never floods Prefect's SQLite database."""
 
-    def __init__(self, stop: threading.Event, busy_requeue_s: float = 3.0) -> None:
+    def __init__(self, stop: threading.Event, status: WatcherStatus, busy_requeue_s: float = 3.0) -> None:
         self._queue: queue.Queue[Submission] = queue.Queue()
         self._stop = stop
+        self._status = status
         self._busy_requeue_s = busy_requeue_s
         self._accepted_keys: set[str] = set()
 
-    def put(self, submission: Submission) -> None:
+    def put(self, submission: Submission, why: str | None = None) -> None:
+        """Queue a submission; `why` is what the watcher's status page says about it (nothing for a re-check)."""
+        if why is not None:
+            self._status.queued(submission, why)
         self._queue.put(submission)
 
     def run(self) -> None:
@@ -43,8 +48,9 @@ class Submitter:
                 continue
             try:
                 self._submit_with_retries(submission)
-            except Exception:
+            except Exception as error:
                 logger.exception("could not submit %s to %s", submission.path.name, submission.deployment)
+                self._status.dropped(submission, f"could not be submitted: {error}")
 
     def _submit_with_retries(self, submission: Submission) -> None:
         delay = 1.0
@@ -67,11 +73,13 @@ class Submitter:
         for _ in range(_MAX_KEY_CHAIN):
             if not submission.path.exists():
                 logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
+                self._status.dropped(submission, "gone before its run was submitted")
                 return
             if submission.signature is not None and lifecycle.file_signature(submission.path) != submission.signature:
                 logger.info(
                     "%s changed since it was queued: its new content is queued on its own", submission.path.name
                 )
+                self._status.dropped(submission, "changed since it was queued: its new content is queued on its own")
                 return
             run = cast(
                 FlowRun,
@@ -91,6 +99,7 @@ class Submitter:
             if run.parameters.get("path") == submission.parameters["path"] and key not in self._accepted_keys:
                 self._accepted_keys.add(key)
                 logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
+                self._status.submitted(submission, str(run.id))
                 return
             # The same content is in flight (under this name or another): decide again once that run has ended.
             logger.info(
@@ -104,6 +113,7 @@ class Submitter:
             timer.start()
             return
         logger.error("%s was submitted %d times already: giving up", submission.path.name, _MAX_KEY_CHAIN)
+        self._status.dropped(submission, f"submitted {_MAX_KEY_CHAIN} times already: given up")
 
 
 @dataclass
@@ -116,11 +126,12 @@ class _Observation:
 class FolderWatcher:
     """Watches RAW_DATA_PATH (not its sub-folders) and submits each data file once it stops growing."""
 
-    def __init__(self, settings: Settings, submitter: Submitter, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, submitter: Submitter, stop: threading.Event, status: WatcherStatus) -> None:
         self._pipeline = settings.pipeline
         self._service = settings.service
         self._submitter = submitter
         self._stop = stop
+        self._status = status
         self._pending: dict[Path, _Observation] = {}
         self._submitted: dict[Path, tuple[int, int]] = {}
 
@@ -180,6 +191,7 @@ class FolderWatcher:
                 continue
             self._submitted[path] = (status.st_size, status.st_mtime_ns)
             self._queue_file(path, status.st_size, (status.st_size, status.st_mtime_ns))
+        self._status.settling(path.name for path in self._pending)
 
     def _queue_file(self, path: Path, size: int, signature: tuple[int, int]) -> None:
         try:
@@ -188,7 +200,7 @@ class FolderWatcher:
             return
         submission = file_submission(path, size, sha256, self._pipeline, signature)
         logger.info("%r stopped growing at %s bytes: queued for %s", path.name, f"{size:,}", submission.deployment)
-        self._submitter.put(submission)
+        self._submitter.put(submission, f"stopped growing at {size:,} bytes")
 
 
 class ErrorWatcher:
@@ -217,4 +229,4 @@ class ErrorWatcher:
             self._queued.add((path, attempt))
             sha256 = record.content_sha256 or lifecycle.content_sha256(path)
             logger.info("retrying %r (attempt %d): %s", path.name, attempt, record.reason)
-            self._submitter.put(retry_submission(path, sha256, attempt))
+            self._submitter.put(retry_submission(path, sha256, attempt), f"retry due (attempt {attempt})")

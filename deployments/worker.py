@@ -15,9 +15,11 @@ from prefect.deployments.runner import RunnerDeployment
 from deployments import control, lifecycle, names
 from deployments.control import OrphanedRun
 from deployments.definitions import runner_deployments
+from deployments.heartbeat import Heartbeat
 from deployments.routing import Submission, file_submission, retry_submission
-from deployments.server import console_logging
+from deployments.server import console_logging, ui_url
 from deployments.watcher import ErrorWatcher, FolderWatcher, Submitter
+from deployments.watcher_status import WatcherStatus
 from medallion.settings import PipelineSettings, ServiceSettings, load_settings
 
 logger = logging.getLogger("medallion.service")
@@ -70,16 +72,20 @@ def main() -> int:
     orphans = asyncio.run(prepare(settings.service, deployments))
 
     stop = threading.Event()
-    submitter = Submitter(stop)
-    folder_watcher = FolderWatcher(settings, submitter, stop)
+    status = WatcherStatus(pipeline.raw_data_path.resolve())
+    heartbeat = Heartbeat(status, stop, ui_url=ui_url(settings.service))
+    heartbeat.previous_watcher()
+    submitter = Submitter(stop, status)
+    folder_watcher = FolderWatcher(settings, submitter, stop, status)
     error_watcher = ErrorWatcher(settings, submitter, stop)
     for submission in resubmissions(orphans, pipeline):
         logger.info("resubmitting %r after a crash", submission.path.name)
-        submitter.put(submission)
+        submitter.put(submission, "resubmitted after a crash")
     threads = [
         _thread("submitter", submitter.run),
         _thread("folder-watcher", folder_watcher.run),
         _thread("error-watcher", error_watcher.run),
+        _thread("heartbeat", heartbeat.run),
     ]
     raw = pipeline.raw_data_path.resolve()
     logger.info("watching %s for files (errors in %s)", raw, lifecycle.errors_dir(pipeline))
@@ -89,6 +95,7 @@ def main() -> int:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
+        heartbeat.stopped()
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from prefect.client.schemas.filters import ArtifactFilter, LogFilter
 
 from deployments.names import ALL_DEPLOYMENTS
 
@@ -37,6 +38,18 @@ def ledger(service: Service, name: str) -> list[tuple[object, ...]]:
 
 def silver_rows_of(service: Service, name: str) -> int:
     return int(service.query("SELECT count(*) FROM silver.transactions WHERE source_file = ?", [name])[0][0])
+
+
+def run_logs(service: Service, flow_run_id: Any) -> str:
+    """Every line the run logged, as the UI's Logs tab shows them."""
+    log_filter = LogFilter.parse_obj({"flow_run_id": {"any_": [str(flow_run_id)]}})
+    logs = service.call(lambda client: client.read_logs(log_filter=log_filter))
+    return "\n".join(log.message for log in logs)
+
+
+def latest_artifacts(service: Service) -> dict[str, Any]:
+    """The latest version of each keyed artifact, by key."""
+    return {artifact.key: artifact for artifact in service.call(lambda client: client.read_latest_artifacts())}
 
 
 def final_states(service: Service, name: str) -> list[str]:
@@ -77,6 +90,45 @@ def test_a_small_file_loads_moves_to_processed_and_publishes_artifacts(service: 
     assert kpis["orders"][0] == orders
 
 
+def test_a_loaded_file_refreshes_the_warehouse_state_and_the_charts(service: Service) -> None:
+    name = "state of the warehouse.csv"
+    drop(service, name, csv_text(uci_rows(750000, 12)))
+    wait_until(lambda: service.processed_files().get(name), RUN_DEADLINE_S, f"{name} in processed")
+    (run,) = service.runs_for(name)
+
+    changes = dict(service.query("SELECT table_name, flow_run_id FROM ops.table_changes"))
+    for table in ("bronze.transactions", "ops.files", "silver.lines", "ops.quality", "enrichment.rates", "gold.kpis"):
+        assert changes[table] == str(run.id), table
+    latest = latest_artifacts(service)
+    warehouse = latest["medallion-warehouse"]
+    assert warehouse.flow_run_id == run.id
+    assert "| `gold.kpis` | table |" in str(warehouse.data)
+    assert f"/flow-runs/flow-run/{run.id})" in str(warehouse.data)
+    assert "](data:image/svg+xml;base64," in str(warehouse.data)
+    for key in ("medallion-quality-chart", "medallion-revenue-chart"):
+        assert latest[key].flow_run_id == run.id, key
+        assert "](data:image/png;base64," in str(latest[key].data), key
+
+
+def test_the_watcher_is_alive_in_the_ui_and_shows_what_it_last_submitted(service: Service) -> None:
+    name = "seen by the watcher.csv"
+    drop(service, name, csv_text(uci_rows(755000, 5)))
+    wait_until(lambda: service.runs_for(name), RUN_DEADLINE_S, f"a run of {name}")
+    (run,) = service.runs_for(name)
+
+    def watcher_saw_the_run() -> Any:
+        watcher = latest_artifacts(service).get("medallion-watcher")
+        return watcher if watcher is not None and str(run.id)[:8] in str(watcher.data) else None
+
+    watcher = wait_until(watcher_saw_the_run, 30, "the watcher's page to show the run")
+    assert watcher.description.startswith("alive, last heartbeat ")
+    assert "**Alive**: last heartbeat " in str(watcher.data)
+    assert f"`{name}` | submitted to `medallion/file-drop` as run [{str(run.id)[:8]}]" in str(watcher.data)
+    versions_filter = ArtifactFilter.parse_obj({"key": {"any_": ["medallion-watcher"]}})
+    versions = service.call(lambda client: client.read_artifacts(artifact_filter=versions_filter))
+    assert len(versions) <= 2, "each heartbeat replaces the previous version"
+
+
 def test_a_tsv_and_a_gzipped_txt_are_both_picked_up_and_loaded(service: Service) -> None:
     tabbed = csv_text(uci_rows(760000, 8)).replace(",", "\t")
     drop(service, "till export.tsv", tabbed)
@@ -111,6 +163,11 @@ def test_a_bad_file_goes_to_errors_with_its_reason_and_is_not_retried(service: S
     time.sleep(4)  # longer than ERROR_RETRY_DELAY plus a scan: a retry would have been submitted by now
     assert [run.deployment_id for run in service.runs_for(name)] == [run.deployment_id]
     assert final_states(service, name) == ["FAILED"]
+    (failed,) = service.runs_for(name)
+    assert failed.state.message == sidecar["reason"]
+    logs = run_logs(service, failed.id)
+    assert sidecar["reason"] in logs
+    assert "Traceback" not in logs
 
 
 def test_a_retryable_failure_is_retried_with_conservative_settings_and_then_loads(service: Service) -> None:
@@ -214,6 +271,9 @@ def test_quality_below_the_threshold_reaches_the_webhook(service: Service, webho
     )[0][0]
     assert score < 85
     assert "quality-token-123" not in service.log()
+    (run,) = service.runs_for(name)
+    assert (run.state.type.value, run.state.name) == ("COMPLETED", "Low quality")
+    assert run.state.message == f"quality {score:.1f} is below the threshold of 85"
 
 
 def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand(service: Service) -> None:
@@ -254,3 +314,13 @@ def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand
     assert service.query("SELECT count(*) FROM ops.quality WHERE scope = 'dataset'")[0][0] == dataset_rows + 1
     kpis = pl.read_parquet(service.env["GOLD_EXPORT_PATH"] + "/kpis.parquet")
     assert kpis["orders"][0] == service.query("SELECT count(DISTINCT invoice_no) FROM silver.transactions")[0][0]
+
+    run_ids = [str(monitor.id), str(daily.id), str(weekly.id)]
+    refreshed_by = ArtifactFilter.parse_obj({"flow_run_id": {"any_": run_ids}})
+    published = service.call(lambda client: client.read_artifacts(artifact_filter=refreshed_by))
+    dashboards = {"medallion-warehouse", "medallion-quality-chart", "medallion-revenue-chart"}
+    for run_id in run_ids:
+        assert dashboards <= {artifact.key for artifact in published if str(artifact.flow_run_id) == run_id}, run_id
+    changes = dict(service.query("SELECT table_name, flow_run_id FROM ops.table_changes"))
+    assert changes["silver.lines"] == str(weekly.id)
+    assert changes["enrichment.rates"] == str(daily.id)

@@ -8,7 +8,7 @@ import duckdb
 
 from .conftest import Service, csv_text, uci_rows, wait_until
 from .scratch import descendant_pids, free_port
-from .test_service_files import drop, final_states, ledger, silver_rows_of
+from .test_service_files import drop, final_states, latest_artifacts, ledger, silver_rows_of
 
 
 def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(service: Service) -> None:
@@ -33,7 +33,13 @@ def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(serv
     assert (service.raw / name).exists()
 
     service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
+    restarted = len(service.log())
     service.start()
+    assert "the previous watcher stopped without a clean shutdown" in service.log()[restarted:]
+    watcher = wait_until(
+        lambda: latest_artifacts(service).get("medallion-watcher"), 30, "the restarted watcher's first heartbeat"
+    )
+    assert "> The previous watcher stopped without a clean shutdown: its last heartbeat was at " in str(watcher.data)
 
     moved = wait_until(lambda: service.processed_files().get(name), 120, f"{name} loaded after the restart")
     assert moved.read_text(encoding="utf-8") == csv_text(uci_rows(900000, 30))
@@ -56,7 +62,13 @@ def test_sigterm_stops_every_process_of_the_service(service: Service) -> None:
     assert service.stop() == 0
     wait_until(lambda: not any(_alive(pid) for pid in family), 30, f"processes {family} to exit")
     service.env["PREFECT_SERVER_API_PORT"] = str(free_port())
+    restarted = len(service.log())
     service.start()
+    assert "without a clean shutdown" not in service.log()[restarted:]
+    watcher = wait_until(
+        lambda: latest_artifacts(service).get("medallion-watcher"), 30, "the restarted watcher's first heartbeat"
+    )
+    assert "without a clean shutdown" not in str(watcher.data)
 
 
 def _alive(pid: int) -> bool:
