@@ -1,5 +1,5 @@
-"""Silver in the warehouse: one file's typed rows and rejected rows published from its bronze rows, and the
-rebuild of all of silver swapped in at once."""
+"""Silver in the warehouse: one file's typed rows and rejected rows published from its bronze rows, less the lines
+other live files have there already, and the rebuild of all of silver, in ledger order, swapped in at once."""
 
 from __future__ import annotations
 
