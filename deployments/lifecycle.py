@@ -124,7 +124,6 @@ def move_to_processed(
     destination = _move(path, pipeline.processed_path / day)
     if location == "errors":
         old_sidecar.unlink(missing_ok=True)
-    logger.info("moved %s to %s", path.name, destination)
     return destination
 
 
@@ -180,7 +179,6 @@ def move_to_errors(
         return None
     destination = path if location == "errors" else _move(path, errors_dir(pipeline))
     write_sidecar(destination, record.model_copy(update={"file_name": destination.name}))
-    logger.warning("moved %s to %s: %s", path.name, destination, record.reason)
     return destination
 
 
