@@ -57,7 +57,8 @@ def last_rows(warehouse: Warehouse, file_id: str, count: int) -> list[tuple[Any,
 
 
 def balanced_silver(warehouse: Warehouse, settings: Settings, report: BronzeReport) -> SilverReport:
-    """Load the file's silver rows and check that bronze = silver + rejected + duplicates, in the tables too."""
+    """Load the file's silver rows and check that bronze = silver + rejected + duplicates + overlaps, in the tables
+    too."""
     silver = load_silver(warehouse, report.file_id, settings.pipeline)
     with warehouse.connection() as connection:
         counts = connection.execute(
@@ -67,7 +68,9 @@ def balanced_silver(warehouse: Warehouse, settings: Settings, report: BronzeRepo
             {"id": report.file_id},
         ).fetchone()
     assert counts == (report.bronze_rows, silver.silver_rows, silver.rejected_rows)
-    assert silver.bronze_rows == silver.silver_rows + silver.rejected_rows + silver.duplicate_rows
+    assert silver.bronze_rows == (
+        silver.silver_rows + silver.rejected_rows + silver.duplicate_rows + silver.overlap_rows
+    )
     return silver
 
 

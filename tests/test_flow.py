@@ -372,6 +372,8 @@ def test_silver_rebuilt_from_bronze_matches_the_loaded_one_and_swaps_in_whole(
         "silver_rows": before.height,
         "rejected_rows": 0,
         "duplicate_rows": 117,
+        "overlap_rows": 0,
+        "changed_invoices": 0,
     }
     after = table(settings.pipeline.warehouse_path, f"SELECT {columns} FROM silver.transactions ORDER BY ALL")  # noqa: S608
     assert after.equals(before), "the superseded version stays out"
