@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import duckdb
 
@@ -36,9 +37,7 @@ def test_a_restart_after_kill_9_crashes_the_orphaned_run_and_loads_its_file(serv
     restarted = len(service.log())
     service.start()
     assert "the previous watcher stopped without a clean shutdown" in service.log()[restarted:]
-    watcher = wait_until(
-        lambda: latest_artifacts(service).get("medallion-watcher"), 30, "the restarted watcher's first heartbeat"
-    )
+    watcher = wait_until(lambda: watcher_page(service, "> The previous watcher"), 30, "the restarted watcher's page")
     assert "> The previous watcher stopped without a clean shutdown: its last heartbeat was at " in str(watcher.data)
 
     moved = wait_until(lambda: service.processed_files().get(name), 120, f"{name} loaded after the restart")
@@ -65,10 +64,14 @@ def test_sigterm_stops_every_process_of_the_service(service: Service) -> None:
     restarted = len(service.log())
     service.start()
     assert "without a clean shutdown" not in service.log()[restarted:]
-    watcher = wait_until(
-        lambda: latest_artifacts(service).get("medallion-watcher"), 30, "the restarted watcher's first heartbeat"
-    )
-    assert "without a clean shutdown" not in str(watcher.data)
+    watcher = wait_until(lambda: watcher_page(service, "**Alive**"), 30, "the restarted watcher's page")
+    assert "> The previous watcher" not in str(watcher.data)
+
+
+def watcher_page(service: Service, showing: str) -> Any:
+    """The latest version of the watcher's artifact once it shows `showing`."""
+    watcher = latest_artifacts(service).get("medallion-watcher")
+    return watcher if watcher is not None and showing in str(watcher.data) else None
 
 
 def _alive(pid: int) -> bool:
