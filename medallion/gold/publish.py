@@ -65,7 +65,7 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], 
     publish_tables(connection, parameters, enriched=enriched)
     for name in totals.TEMPORARY_VIEWS:
         connection.execute(f"DROP VIEW IF EXISTS {name}")
-    for name in (*totals.TEMPORARY_TABLES, state.REFRESH):
+    for name in (*totals.TEMPORARY_TABLES, state.ENRICHED_LINES, state.REFRESH):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -90,6 +90,7 @@ def _refresh_enriched(connection: duckdb.DuckDBPyConnection) -> None:
         state.set_refresh(connection, f"SELECT file_key FROM {state.REFRESH} UNION ALL {stale}")  # noqa: S608
     lines = state.selection(connection, every_file=every_file)
     state.number_categories(connection)
+    state.enriched_sums(connection, lines)
     totals.refresh_sliced_state(connection, "enriched_invoices", lines)
     totals.move_totals(connection, totals.REGION_TOTALS)
     totals.move_category_totals(connection, lines)

@@ -25,6 +25,9 @@ ENRICHED_VIEW = "silver.transactions_enriched"
 # The state tables built from the enriched view, and the dimension values they were built with.
 ENRICHED_STATE = ("enriched_invoices", "category_sums")
 _SEEN = ("seen_rates", "seen_countries", "seen_products")
+ENRICHED_LINES = "gold_new_enriched"
+# The bits of `enriched_invoices.categories`, one per category.
+CATEGORY_BITS = 64
 
 _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
@@ -35,8 +38,8 @@ _CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd
     count(amount_usd) AS usd_rows, count(amount_eur) AS eur_rows"""
 
 # Per state table, its new rows for the files to refresh, read from `{lines}` (silver's lines of those files) or
-# `{enriched}` (their enriched lines, with the file key). Bad-debt adjustments are accounting entries, not sales:
-# gold leaves them out everywhere but in the date the customer segments are measured from.
+# from `ENRICHED_LINES` (see `enriched_sums`). Bad-debt adjustments are accounting entries, not sales: gold leaves
+# them out everywhere but in the date the customer segments are measured from.
 _NEW_ROWS: dict[str, str] = {
     "files": f"""
         SELECT r.file_key, f.silver_at, f.silver_rows, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts,
@@ -59,21 +62,31 @@ _NEW_ROWS: dict[str, str] = {
         SELECT file_key, stock_code, description, {_EXACT_SUMS}
         FROM {{lines}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
-    # The category bits are numbered by `category_bits`, which `number_categories` keeps up to date first.
     "enriched_invoices": f"""
-        SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
-               country_region AS region, country_subregion AS subregion, is_cancellation,
-               {_EXACT_SUMS}, {_CONVERTED_SUMS},
-               coalesce(bit_or(1::UBIGINT << b.bit) FILTER (WHERE NOT is_non_product), 0) AS categories
-        FROM {{enriched}} AS e LEFT JOIN gold_state.category_bits AS b ON b.category = {_CATEGORY}
-        WHERE NOT is_bad_debt
-        GROUP BY ALL""",  # noqa: S608 - constants
+        SELECT file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion,
+               is_cancellation, amount, quantity, rows, amount_usd, amount_eur, usd_rows, eur_rows, categories
+        FROM {ENRICHED_LINES} WHERE NOT by_category""",  # noqa: S608 - constants
     "category_sums": f"""
-        SELECT file_key, {_CATEGORY} AS category, is_cancellation, {_EXACT_SUMS}, {_CONVERTED_SUMS}
-        FROM {{enriched}} WHERE NOT is_bad_debt AND NOT is_non_product
-        GROUP BY ALL""",  # noqa: S608 - constants
+        SELECT file_key, category, is_cancellation, amount, quantity, rows, amount_usd, amount_eur, usd_rows,
+               eur_rows
+        FROM {ENRICHED_LINES} WHERE by_category AND category IS NOT NULL""",  # noqa: S608 - constants
 }
-CATEGORY_BITS = 64
+# The refreshed files' enriched lines summed two ways in one read of the enriched view, which joins every
+# dimension: per invoice (with the bits of its product lines' categories, numbered by `category_bits`, which
+# `number_categories` keeps up to date first), and per category of product lines (`by_category`).
+_ENRICHED_SUMS = f"""
+    SELECT file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion, is_cancellation,
+           category, GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS}, {_CONVERTED_SUMS},
+           coalesce(bit_or(1::UBIGINT << b.bit), 0) AS categories
+    FROM (SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
+                 country_region AS region, country_subregion AS subregion, is_cancellation,
+                 CASE WHEN NOT is_non_product THEN {_CATEGORY} END AS category,
+                 line_amount, quantity, amount_usd, amount_eur
+          FROM {{enriched}} WHERE NOT is_bad_debt)
+    LEFT JOIN gold_state.category_bits AS b USING (category)
+    GROUP BY GROUPING SETS (
+        (file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion, is_cancellation),
+        (file_key, category, is_cancellation))"""  # noqa: S608 - constants
 
 
 class Selection(NamedTuple):
@@ -107,12 +120,20 @@ def _one_of(column: str, values: list[object]) -> str:
 
 
 def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
-    """The query of a state table's new rows for the lines `lines` selects, and its parameters."""
+    """The query of a state table's new rows for the lines `lines` selects, and its parameters; an enriched state
+    table's come from `ENRICHED_LINES`, which `enriched_sums` makes first."""
     if state in ENRICHED_STATE:
-        enriched = f"""(SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e JOIN ops.files AS f USING (file_id)
-                        WHERE {lines.by_id})"""  # noqa: S608 - constants and placeholders
-        return _NEW_ROWS[state].format(enriched=enriched), lines.ids
+        return _NEW_ROWS[state], []
     return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
+
+
+def enriched_sums(connection: duckdb.DuckDBPyConnection, lines: Selection) -> None:
+    """Make `ENRICHED_LINES`: the enriched lines `lines` selects, summed per invoice and per category."""
+    enriched = f"""(SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e JOIN ops.files AS f USING (file_id)
+                    WHERE {lines.by_id})"""  # noqa: S608 - constants and placeholders
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE {ENRICHED_LINES} AS {_ENRICHED_SUMS.format(enriched=enriched)}", lines.ids
+    )
 
 
 def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> None:
