@@ -1,6 +1,10 @@
-"""Gold: every gold table rebuilt from silver, exported to Parquet; the file's run marked loaded."""
+"""Gold: moved by a file's rows (or rebuilt from silver), exported to Parquet; the file's run marked loaded."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import duckdb
 
 from medallion import gold, gold_export
 from medallion.runs import GoldKpis
@@ -9,7 +13,8 @@ from medallion.warehouse import Warehouse, ledger
 
 
 def load_gold(warehouse: Warehouse, pipeline: PipelineSettings, *, file_id: str | None = None) -> GoldKpis:
-    """Rebuild gold from silver, export it to Parquet, and mark the file loaded.
+    """Move gold by the file's rows (with `file_id`; else rebuild it from silver), export it to Parquet, and mark
+    the file loaded.
 
     Marking the file loaded is the run's last write: what can fail for want of space or a writable place (the
     earlier layers written into the database file, gold, the exports under temporary names) comes first, and
@@ -21,12 +26,7 @@ def load_gold(warehouse: Warehouse, pipeline: PipelineSettings, *, file_id: str 
         # Bronze's and silver's commits go into the database file here, where a full disk fails the step before
         # gold moves, rather than at a checkpoint after the file is marked loaded.
         connection.execute("CHECKPOINT")
-        kpis = gold.publish_gold(
-            connection,
-            top_n=pipeline.top_n,
-            vip_percentile=pipeline.vip_percentile,
-            low_value_percentile=pipeline.low_value_percentile,
-        )
+        kpis = gold_tables(connection, pipeline, file_id)
         exports = gold_export.stage_gold_exports(connection, pipeline.gold_export_path)
         try:
             if file_id is not None:
@@ -36,3 +36,20 @@ def load_gold(warehouse: Warehouse, pipeline: PipelineSettings, *, file_id: str 
             raise
     exports.publish()
     return GoldKpis.model_validate(kpis)
+
+
+def gold_tables(
+    connection: duckdb.DuckDBPyConnection, pipeline: PipelineSettings, file_id: str | None
+) -> dict[str, Any]:
+    """Gold moved by one file's rows, the versions it superseded taken out (`update_gold` finds those and any file
+    whose silver changed from the ledger); without a file, rebuilt from the whole of silver."""
+    options: dict[str, Any] = {
+        "top_n": pipeline.top_n,
+        "vip_percentile": pipeline.vip_percentile,
+        "low_value_percentile": pipeline.low_value_percentile,
+    }
+    if file_id is None:
+        return gold.publish_gold(connection, **options)
+    return gold.update_gold(
+        connection, added_file_keys=[ledger.key_of_file(connection, file_id)], removed_file_keys=[], **options
+    )

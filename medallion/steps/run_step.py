@@ -50,8 +50,10 @@ def withdraw_failed_file(
             ledger.reinstate_file(connection, old_version)
     if gold_moved:
         with warehouse.connection() as connection:
-            gold.publish_gold(
+            gold.update_gold(
                 connection,
+                added_file_keys=[ledger.key_of_file(connection, old) for old in restored],
+                removed_file_keys=[ledger.key_of_file(connection, file_id)],
                 top_n=pipeline.top_n,
                 vip_percentile=pipeline.vip_percentile,
                 low_value_percentile=pipeline.low_value_percentile,
