@@ -277,6 +277,11 @@ def test_quality_below_the_threshold_reaches_the_webhook(service: Service, webho
 
 
 def test_the_six_deployments_are_registered_and_the_scheduled_ones_run_on_demand(service: Service) -> None:
+    # A file of its own, so the scheduled runs have silver and gold to work on whatever ran before this test.
+    name = "for the scheduled runs.csv"
+    drop(service, name, csv_text(uci_rows(760000, 8)))
+    wait_until(lambda: service.processed_files().get(name), RUN_DEADLINE_S, f"{name} in processed")
+
     async def deployments(client: Any) -> dict[str, list[str]]:
         found = {}
         for name in ALL_DEPLOYMENTS:
