@@ -41,6 +41,14 @@ def prefect_environment(service: ServiceSettings, api_url: str) -> dict[str, str
         "PREFECT_RUNNER_PROCESS_LIMIT": str(service.runner_process_limit),
         "PREFECT_LOGGING_EXTRA_LOGGERS": "deployments,medallion,enrichment",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+        # Prefect 2.20's runner starts each flow run as `python -m prefect.engine` after importing it, and the engine
+        # calls its own deprecated loader: two warnings per run that a user can do nothing about.
+        "PYTHONWARNINGS": ",".join(
+            (
+                "ignore:'prefect.engine' found in sys.modules:RuntimeWarning",
+                "ignore:prefect.deployments.deployments.load_flow_from_flow_run has been deprecated",
+            )
+        ),
     }
 
 
