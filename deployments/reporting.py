@@ -72,6 +72,7 @@ def file_summary_markdown(
         f"| silver | {_number(summary.silver_rows)} |",
         f"| rejected | {_number(summary.rejected_rows)} |",
         f"| duplicates removed | {_number(summary.duplicate_rows)} |",
+        f"| overlaps with other files | {_number(summary.overlap_rows)} |",
     ]
     rejected = summary.rejected_by_reason
     if rejected:

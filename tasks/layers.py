@@ -76,11 +76,12 @@ def silver_layer(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings)
     report = steps.load_silver(warehouse, file_id, pipeline)
     rejected = ", ".join(f"{reason} {count:,}" for reason, count in report.rejected_by_reason.items())
     get_run_logger().info(
-        "silver: %s rows, %s rejected%s, %s duplicates removed; dates %s (order: %s)",
+        "silver: %s rows, %s rejected%s, %s duplicates removed, %s overlaps with other files; dates %s (order: %s)",
         f"{report.silver_rows:,}",
         f"{report.rejected_rows:,}",
         f" ({rejected})" if rejected else "",
         f"{report.duplicate_rows:,}",
+        f"{report.overlap_rows:,}",
         " | ".join(report.date_formats) or "none parsed",
         report.date_order_source,
     )
