@@ -47,33 +47,36 @@ def csv_text(rows: list[list[str]], *, delimiter: str = ",", newline: str = "\n"
     return buffer.getvalue()
 
 
-def counted_records(text: str, delimiter: str = ",") -> int:
-    """Data records of decoded CSV text by Python's csv module; a cut-off or malformed line counts as one."""
+def csv_records(text: str, delimiter: str = ",") -> list[list[str]]:
+    """Data records of decoded CSV text by Python's csv module; a cut-off or malformed line is a record too."""
     limit = csv.field_size_limit(sys.maxsize)
     try:
-        return sum(1 for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if record) - 1
+        header, *records = (
+            record for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if record
+        )
     finally:
         csv.field_size_limit(limit)
+    return [record[-len(HEADER) :] if len(record) == len(header) else record for record in records]
 
 
-def workbook_records(path: Path) -> int:
+def workbook_records(path: Path) -> list[list[str]]:
     """Data rows of every sheet whose first row is the UCI header, read by fastexcel."""
     workbook = fastexcel.read_excel(path)
-    total = 0
+    records: list[list[str]] = []
     for name in workbook.sheet_names:
         try:
             sheet = workbook.load_sheet(name, header_row=None).to_polars()
         except Exception:  # fastexcel refuses a sheet without cells: it holds no records
             continue
         if sheet.height and [str(value) for value in sheet.row(0)] == HEADER:
-            total += sheet.height - 1
-    return total
+            records += [[str(value) for value in row] for row in sheet.rows()[1:]]
+    return records
 
 
 @dataclass(frozen=True)
 class Built:
     path: Path  # what the CLI is given
-    records: int | None  # the records an independent reader finds; None for a file that must be refused
+    records: list[list[str]] | None  # the records an independent reader finds; None for a file that must be refused
     watched: tuple[Path, ...] = ()  # further paths that must not change (a link's target)
 
 
@@ -95,7 +98,7 @@ def text_file(
         path = folder / name
         path.write_bytes(gzip.compress(data) if compress else data)
         decoded = (gzip.decompress(path.read_bytes()) if compress else path.read_bytes()).decode(encoding)
-        return Built(path, counted_records(decoded.removeprefix("\ufeff"), delimiter))
+        return Built(path, csv_records(decoded.removeprefix("\ufeff"), delimiter))
 
     return build
 
@@ -118,8 +121,14 @@ def mixed_encoding(folder: Path) -> Built:
     data = b"".join(line.encode("latin-1" if number == 2 else "utf-8") for number, line in enumerate(lines))
     path = folder / "mixed.csv"
     path.write_bytes(data)
-    text = "".join(line.decode("utf-8", errors="replace") for line in data.splitlines(keepends=True))
-    return Built(path, counted_records(text))
+    return Built(path, csv_records("".join(utf8_else_latin1(line) for line in data.splitlines(keepends=True))))
+
+
+def utf8_else_latin1(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def many_rows(kilobytes: int) -> list[list[str]]:
@@ -162,7 +171,7 @@ def multi_member_gzip(folder: Path) -> Built:
     first, second = csv_text(ROWS), csv_text([retail_row(9)]).split("\n", 1)[1]
     path = folder / "members.csv.gz"
     path.write_bytes(gzip.compress(first.encode()) + gzip.compress(second.encode()))
-    return Built(path, counted_records(gzip.decompress(path.read_bytes()).decode()))
+    return Built(path, csv_records(gzip.decompress(path.read_bytes()).decode()))
 
 
 def truncated_gzip(folder: Path) -> Built:
@@ -341,8 +350,11 @@ def assert_gold_finite(database: Path) -> None:
                 assert math.isfinite(value), f"gold.kpis holds {row}"
 
 
-def assert_loaded(database: Path, records: int) -> None:
-    assert warehouse_rows(database, "SELECT count(*) FROM bronze.transactions") == [(records,)]
+def assert_loaded(database: Path, records: list[list[str]]) -> None:
+    """Bronze holds every record, each whole record with the same text, and every ledger row adds up."""
+    assert warehouse_rows(database, "SELECT count(*) FROM bronze.transactions") == [(len(records),)]
+    whole = sorted(tuple(record) for record in records if len(record) == len(HEADER))
+    assert sorted(warehouse_rows(database, BRONZE_FIELDS)) == whole
     ledger = warehouse_rows(
         database,
         "SELECT file_name, bronze_rows, silver_rows, rejected_rows, duplicate_rows, overlap_rows FROM ops.files",
@@ -352,7 +364,11 @@ def assert_loaded(database: Path, records: int) -> None:
         assert all(isinstance(count, int) for count in counts), f"{name!r} lacks a count: {ledger}"
         bronze, silver, rejected, duplicates, overlaps = (int(str(count)) for count in counts)
         assert bronze == silver + rejected + duplicates + overlaps, f"{name!r} does not add up: {ledger}"
-    assert sum(int(str(row[1])) for row in ledger) == records
+    assert sum(int(str(row[1])) for row in ledger) == len(records)
+
+
+BRONZE_FIELDS = """SELECT invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country
+                   FROM bronze.transactions WHERE parse_error IS NULL"""
 
 
 @pytest.fixture
