@@ -143,6 +143,12 @@ def nul_at(line_number: int | None, kilobytes: int, name: str) -> Callable[[Path
     return raw_file(name, csv_text(rows).encode())
 
 
+def nul_gzip(folder: Path) -> Built:
+    rows = many_rows(70)
+    rows[-1] = [rows[-1][0] + "\x00", *rows[-1][1:]]
+    return raw_file("nul_late.csv.gz", gzip.compress(csv_text(rows).encode()))(folder)
+
+
 def wide_header(folder: Path) -> Built:
     notes = [f"note_{number:05d}" for number in range(6500)]  # about 70 KB of header before the retail columns
     text = csv_text([[""] * len(notes) + row for row in ROWS], header=[*notes, *HEADER])
@@ -289,6 +295,24 @@ CASES = [
     Case("empty", raw_file("empty.csv", b""), "refuse"),
     Case("header_only", raw_file("header.csv", (UCI_HEADER + "\n").encode()), "refuse"),
     Case("wrong_columns", raw_file("columns.csv", b"a,b,c\n1,2,3\n"), "refuse"),
+    # more of the same families
+    Case("unknown_country", text_file("atlantis.csv", csv_text([*ROWS[:2], [*ROWS[2][:7], "Atlantis"]])), "load"),
+    Case("ambiguous_number_alone", text_file("ambiguous.csv", csv_text(rows_with(price="1,234"))), "load"),
+    Case("cut_off_inside_quotes", text_file("cut_quoted.csv", csv_text(ROWS) + '536399,85123A,"WHITE HEA'), "load"),
+    Case("gzip_cut_off_last_line", text_file("cut.csv.gz", cut_off_last_line(), compress=True), "load"),
+    Case("gzip_lone_cr", text_file("cr.csv.gz", csv_text(ROWS, newline="\r"), compress=True), "load"),
+    Case("gzip_nul_past_64_kib", nul_gzip, "refuse"),
+    Case("tab_separated", text_file("tabs.tsv", csv_text(ROWS, delimiter="\t"), delimiter="\t"), "load"),
+    Case("pipe_separated_txt", text_file("pipes.txt", csv_text(ROWS, delimiter="|"), delimiter="|"), "load"),
+    Case("exact_duplicates", text_file("twice.csv", csv_text([ROWS[0], ROWS[0], ROWS[1]])), "load"),
+    Case("whitespace_only", raw_file("blank.csv", b"   \n\n"), "refuse"),
+    Case("bom_only", raw_file("bom_only.csv", "\ufeff".encode()), "refuse"),
+    Case("csv_named_xlsx", raw_file("fake.xlsx", csv_text(ROWS).encode()), "refuse"),
+    Case(
+        "invalid_utf8_without_nul",
+        text_file("noise.csv", csv_text([*ROWS, [*ROWS[0][:2], "\xff\xfe\x80\x81", *ROWS[0][3:]]]), encoding="latin-1"),
+        "either",
+    ),
     # settings
     Case("weight_inf", text_file("weights.csv", csv_text(ROWS)), "settings", {"QUALITY_WEIGHT_VALIDITY": "inf"}),
 ]

@@ -11,6 +11,7 @@ import io
 import math
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 from conftest import UCI_HEADER
@@ -33,9 +34,10 @@ field_text = st.text(
     max_size=12,
 ).filter(lambda text: text == text.strip())
 row = st.lists(field_text, min_size=len(HEADER), max_size=len(HEADER))
+Quoting = Literal[0, 1]  # csv.QUOTE_MINIMAL, csv.QUOTE_ALL
 
 
-def written(rows: list[list[str]], delimiter: str, newline: str, quoting: int) -> bytes:
+def written(rows: list[list[str]], delimiter: str, newline: str, quoting: Quoting) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=delimiter, lineterminator=newline, quoting=quoting).writerows([HEADER, *rows])
     return buffer.getvalue().encode()
@@ -49,7 +51,7 @@ def written(rows: list[list[str]], delimiter: str, newline: str, quoting: int) -
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
 )
 def test_rows_written_as_csv_read_back_with_the_same_fields(
-    rows: list[list[str]], delimiter: str, newline: str, quoting: int
+    rows: list[list[str]], delimiter: str, newline: str, quoting: Quoting
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sales.csv"
