@@ -208,7 +208,11 @@ def test_a_symlink_is_refused_without_a_word_of_its_target(
     with pytest.raises(BadInputError) as raised:
         load_bronze(warehouse, link, settings.pipeline)
     assert str(raised.value) == f"{link}: not a regular file (a symbolic link); only regular files are read"
-    assert ledger_rows(warehouse) == []
+    # The refusal is in the ledger, with no size and nothing of the target: the link is never followed.
+    assert ledger_rows(warehouse) == [("passwd.csv", "failed", None)]
+    with warehouse.connection() as connection:
+        (error,) = connection.execute("SELECT error FROM ops.files").fetchone() or ("",)
+    assert "root:" not in error
 
 
 def test_a_utf8_file_with_a_latin1_line_past_the_head_keeps_both_spellings(
