@@ -228,6 +228,7 @@ CASES = [
     Case("header_wider_than_64_kib", wide_header, "load"),
     Case("field_of_1_mb", text_file("wide_field.csv", csv_text([[*ROWS[0][:2], "X" * 2**20, *ROWS[0][3:]]])), "load"),
     Case("a_field_too_many", text_file("extra.csv", csv_text([ROWS[0], [*ROWS[1], "extra"], ROWS[2]])), "load"),
+    Case("a_field_too_few", text_file("short.csv", csv_text([ROWS[0], ROWS[1][:6], ROWS[2]])), "load"),
     Case("cut_off_last_line", text_file("cut.csv", cut_off_last_line()), "load"),
     # numbers
     Case(

@@ -133,9 +133,9 @@ def _publish_profiled_bronze(
     strict: bool = True,
 ) -> int:
     """Publish a wholly profiled file's bronze rows with the fastest reader that takes it: DuckDB's own strict CSV
-    reader (unless `strict` is False: it has refused this file already), then Polars' batched reader (mixed line
-    endings, say), then the tolerant reader that keeps and marks lines with a wrong field count. Excel workbooks
-    come through Polars. A reader that gives up has written nothing; a bad file is recorded failed in the ledger
+    reader (unless `strict` is False: it has refused this file already), else the tolerant reader that keeps and
+    marks lines with a wrong field count (mixed line endings or encodings, say). Excel workbooks come through
+    Polars. A reader that gives up has written nothing; a bad file is recorded failed in the ledger
     and raised."""
     try:
         if profile.file_format == "csv" and strict:
@@ -144,16 +144,11 @@ def _publish_profiled_bronze(
             except reader.TolerantParseNeeded:
                 pass
         with reader.readable_text(profile, pipeline.staging_path) as text_path:
-            try:
-                batches = reader.row_batches(profile, text_path, pipeline.batch_rows)
-                return bronze.publish_bronze(
-                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
-                )
-            except reader.TolerantParseNeeded:
-                batches = reader.row_batches(profile, text_path, pipeline.batch_rows, tolerant=True)
-                return bronze.publish_bronze(
-                    connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at
-                )
+            # A text file DuckDB's strict reader refused goes to the tolerant reader, which marks every line whose
+            # field count is wrong: Polars would pad a line with a field too few without a word.
+            tolerant = profile.file_format == "csv"
+            batches = reader.row_batches(profile, text_path, pipeline.batch_rows, tolerant=tolerant)
+            return bronze.publish_bronze(connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at)
     except BadInputError as error:
         ledger.record_failure(
             connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
