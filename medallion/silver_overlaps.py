@@ -3,9 +3,9 @@ added twice would count its revenue twice.
 
 A line whose fields all equal a line another live file has in silver already is an overlap: bronze keeps it, the
 ledger counts it, silver does not add it again. An invoice silver has that a file brings back with a line silver
-lacks is a changed invoice: silver keeps the invoice as it first came, and the file's lines of it that silver
-lacks are rejected as `changed_invoice` (kept with their text, like any rejected row), so no invoice is counted in
-two versions. An invoice that comes back with fewer lines is no change: what it has is all overlap.
+lacks is a changed invoice: the lines silver lacks are added (a longer export of the same invoice completes it),
+the lines it shares are overlaps, and the invoice is counted (`changed_invoices`) and lowers the consistency
+score. An invoice that comes back with fewer lines is no change: what it has is all overlap.
 
 Only silver's lines of the invoices the file shares with it are compared, found first in silver's one column of
 invoice numbers (DuckDB pushes a Bloom filter of the file's into that scan): beyond the file's own cost, a file
@@ -14,14 +14,12 @@ shares nothing costs the warehouse a scan of one column.
 
 from __future__ import annotations
 
-from medallion.reader import CANONICAL_COLUMNS
 from medallion.silver import invoice_number_sql
 
 SHARED_INVOICES_TABLE = "file_shared_invoices"
 MATCHES_TABLE = "file_silver_matches"
 SHARED_LINES_TABLE = "file_shared_lines"
 SHARED_LINES_COLUMNS = "row_number BIGINT, invoice_no VARCHAR, is_overlap BOOLEAN"
-CHANGED_INVOICE = "changed_invoice"
 
 # What makes two lines one line, as silver stores it: every canonical field, typed and cleaned (so `EIRE` and
 # `Ireland`, or `2.5` and `2.50`, are the same).
@@ -64,14 +62,6 @@ def shared_lines_sql(lines: str) -> str:
     SELECT l.row_number, l.invoice_no, m.invoice_no IS NOT NULL AS is_overlap
     FROM {lines} AS l LEFT JOIN {MATCHES_TABLE} AS m ON {equal}
     WHERE l.file_key = $file_key AND l.invoice_no IN (SELECT invoice_no FROM {SHARED_INVOICES_TABLE})
-    """  # noqa: S608 - constants and the caller's identifier
-
-
-def changed_lines_sql(source: str) -> str:
-    """The shared rows that are no overlap, as `source` received them, with the reason they are rejected."""
-    return f"""
-    SELECT row_number, '{CHANGED_INVOICE}' AS reason, {", ".join(CANONICAL_COLUMNS)} FROM {source}
-    WHERE row_number IN (SELECT row_number FROM {SHARED_LINES_TABLE} WHERE NOT is_overlap)
     """  # noqa: S608 - constants and the caller's identifier
 
 

@@ -136,7 +136,7 @@ def _sorted_rows(connection: duckdb.DuckDBPyConnection, table: str) -> list[tupl
     return sorted(query(connection, f"SELECT {columns} FROM gold.{table}"), key=repr)  # noqa: S608 - GOLD_TABLES
 
 
-def test_an_invoice_that_comes_back_with_other_lines_keeps_its_first_version_and_is_counted(
+def test_an_invoice_that_comes_back_with_other_lines_gains_the_lines_silver_lacked_and_is_counted(
     settings: Settings, warehouse: Warehouse, tmp_path: Path
 ) -> None:
     first = write_csv(
@@ -157,13 +157,14 @@ def test_an_invoice_that_comes_back_with_other_lines_keeps_its_first_version_and
     load(warehouse, settings, first)
     summary = load(warehouse, settings, week)
 
-    assert (summary.silver_rows, summary.overlap_rows, summary.duplicate_rows) == (1, 2, 1)
-    assert (summary.rejected_rows, summary.rejected_by_reason) == (1, {"changed_invoice": 1})
+    assert (summary.silver_rows, summary.overlap_rows, summary.duplicate_rows) == (2, 2, 1)
+    assert (summary.rejected_rows, summary.rejected_by_reason) == (0, {})
     assert summary.changed_invoices == 1
     assert "  overlaps              2 rows already in silver (1 invoice came back changed)" in summary_text(summary)
     # 536365's two lines in this file are of a changed invoice: 3 of the 5 typed lines (the repeat too) are consistent.
     assert summary.quality is not None and summary.quality.consistency == 60.0
-    assert summary.gold is not None and summary.gold.net_revenue == round(6 * 2.55 + 6 * 3.39 + 12 * 1.85 + 8 * 1.69, 2)
+    expected = 6 * 2.55 + 6 * 3.39 + 12 * 3.39 + 12 * 1.85 + 8 * 1.69
+    assert summary.gold is not None and summary.gold.net_revenue == round(expected, 2)
     with warehouse.connection() as connection:
         lines = query(
             connection,
@@ -173,13 +174,14 @@ def test_an_invoice_that_comes_back_with_other_lines_keeps_its_first_version_and
         counted = query(connection, "SELECT overlap_rows, changed_invoices FROM ops.files ORDER BY file_key")
         assert_every_file_reconciles(connection)
     assert lines == [
+        ("last 7 days.csv", "536365", "71053", 12),
         ("last 7 days.csv", "536367", "84879", 8),
         ("monday.csv", "536365", "71053", 6),
         ("monday.csv", "536365", "85123A", 6),
         ("monday.csv", "536366", "22632", 6),
         ("monday.csv", "536366", "22633", 6),
     ]
-    assert rejected == [("last 7 days.csv", 2, "changed_invoice", "12")], "kept as received, with its reason"
+    assert rejected == [], "the line silver lacked is added, not rejected"
     assert counted == [(0, 0), (2, 1)]
 
 
@@ -259,7 +261,7 @@ def test_a_rebuild_from_bronze_gives_the_same_silver_and_ledger_in_ledger_order(
     # Every line of the first 3,000 is the sample's, once: the rest of those rows are repeats in both files.
     assert (sample.overlap_rows, sample.changed_invoices) == (3000 - first.duplicate_rows, 0)
     assert (subset.silver_rows, subset.changed_invoices) == (0, 0)
-    assert (changed.silver_rows, changed.overlap_rows, changed.rejected_rows, changed.changed_invoices) == (1, 1, 1, 1)
+    assert (changed.silver_rows, changed.overlap_rows, changed.rejected_rows, changed.changed_invoices) == (2, 1, 0, 1)
     loaded = [row[3:] for row in before[LEDGER_COUNTS] if row[1] == "loaded"]
     assert loaded[3:] == [(3, 0, 0, 0, 0), (1, 0, 0, 0, 0)], "week.csv, published again, then daily.csv"
     for _ in range(2):  # and a rebuild of a rebuild: the order holds

@@ -177,10 +177,10 @@ def _stage_file_checks(connection: duckdb.DuckDBPyConnection, source: str, lines
 def _set_aside_shared_lines(
     connection: duckdb.DuckDBPyConnection, file: _File, key: int, tables: tuple[str, str]
 ) -> tuple[int, int, int]:
-    """Take the file's lines of invoices silver had already back out of `lines`: the overlaps are only counted,
-    the lines of a changed invoice go to `rejected`, and a changed invoice counts as inconsistent. Returns the
-    overlaps, the changed invoices' lines and the changed invoices."""
-    lines, rejected = tables
+    """Take the file's overlaps back out of `lines` (they are only counted); a changed invoice (one silver had,
+    brought back with lines silver lacks) keeps those new lines and counts as inconsistent. Returns the overlaps,
+    the rows rejected here (none) and the changed invoices."""
+    lines, _ = tables
     if not scalar(connection, f"SELECT count(*) FROM {overlaps.SHARED_INVOICES_TABLE}"):  # noqa: S608 - constant
         connection.execute(
             f"CREATE OR REPLACE TEMP TABLE {overlaps.SHARED_LINES_TABLE} ({overlaps.SHARED_LINES_COLUMNS})"
@@ -193,20 +193,16 @@ def _set_aside_shared_lines(
         connection.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query}", {"file_key": key})
     connection.execute(
         f"""DELETE FROM {lines} WHERE file_key = ?
-            AND row_number IN (SELECT row_number FROM {overlaps.SHARED_LINES_TABLE})""",  # noqa: S608 - constants
+            AND row_number IN (SELECT row_number FROM {overlaps.SHARED_LINES_TABLE} WHERE is_overlap)""",  # noqa: S608
         [key],
-    )
-    connection.execute(
-        f"""INSERT INTO {rejected} BY NAME SELECT ? AS file_id, ? AS source_file,
-            * FROM ({overlaps.changed_lines_sql(bronze_source(file.file_id))})""",  # noqa: S608 - validated id
-        [file.file_id, file.file_name],
     )
     connection.execute(f"INSERT INTO {silver.INCONSISTENT_TABLE} {overlaps.changed_invoices_sql()}")
     shared, changed_rows, changed_invoices = connection.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE NOT is_overlap), count(DISTINCT invoice_no) FILTER (WHERE NOT
             is_overlap) FROM {overlaps.SHARED_LINES_TABLE}"""  # noqa: S608 - constant
     ).fetchall()[0]
-    return int(shared) - int(changed_rows), int(changed_rows), int(changed_invoices)
+    # A changed invoice's new lines stay in silver: a longer export of an invoice adds the lines silver lacked.
+    return int(shared) - int(changed_rows), 0, int(changed_invoices)
 
 
 def _publish_rejected(connection: duckdb.DuckDBPyConnection, file: _File, rejected: str, optimizers: str) -> None:
