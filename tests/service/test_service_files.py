@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import duckdb
 import polars as pl
 from prefect.client.schemas.filters import ArtifactFilter, LogFilter
 
+from deployments.lifecycle import due_retries
 from deployments.names import ALL_DEPLOYMENTS
+from medallion.settings import load_settings
 
 from .conftest import Service, Webhook, csv_text, uci_rows, wait_until
 
@@ -163,7 +166,10 @@ def test_a_bad_file_goes_to_errors_with_its_reason_and_is_not_retried(service: S
     assert "missing column" in sidecar["reason"]
     assert sidecar["next_attempt_at"] is None
 
-    time.sleep(4)  # longer than ERROR_RETRY_DELAY plus a scan: a retry would have been submitted by now
+    # The error watcher submits what `due_retries` finds: this file is never due, not even a day from now.
+    pipeline = load_settings(RAW_DATA_PATH=str(service.raw)).pipeline
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert name not in [path.name for path, _ in due_retries(pipeline, now=later)]
     assert [run.deployment_id for run in service.runs_for(name)] == [run.deployment_id]
     assert final_states(service, name) == ["FAILED"]
     (failed,) = service.runs_for(name)
