@@ -40,9 +40,12 @@ class OrphanedRun:
     parameters: dict[str, Any]
 
     @property
-    def path(self) -> Path | None:
+    def paths(self) -> list[Path]:
+        """The file it was loading (`path`), or the files of its batch (`paths`)."""
         value = self.parameters.get("path")
-        return Path(str(value)) if value else None
+        if value:
+            return [Path(str(value))]
+        return [Path(str(item)) for item in self.parameters.get("paths") or []]
 
 
 async def ensure_warehouse_limit(service: ServiceSettings) -> None:

@@ -22,6 +22,49 @@ class FiledRun(BaseModel):
     attempt: int
 
 
+class BatchFile(BaseModel):
+    """One file of a batch run: its summary when it loaded, its one-line reason when it failed, where it went, and
+    the warehouse tables its load wrote."""
+
+    file_name: str
+    moved_to: str | None
+    summary: RunSummary | None = None
+    failure: str | None = None
+    changed_tables: list[str] = []
+
+
+class BatchRun(BaseModel):
+    """A run of the file-drop deployment that loaded several files one after another."""
+
+    files: list[BatchFile]
+    attempt: int
+
+    def failures_in_words(self) -> str | None:
+        """E.g. "2 of 12 files failed: a.csv: missing column ...; b.csv: ...", or None when none failed."""
+        failed = [(item.file_name, item.failure) for item in self.files if item.failure is not None]
+        if not failed:
+            return None
+        reasons = "; ".join(reason if reason.startswith(name) else f"{name}: {reason}" for name, reason in failed)
+        return f"{len(failed)} of {len(self.files)} files failed: {reasons}"
+
+    def low_quality_in_words(self) -> str | None:
+        """E.g. "2 of 12 files scored below the quality threshold: a.csv 71.3, b.csv 80.0", or None."""
+        low = [item.summary for item in self.files if item.summary is not None and item.summary.below_threshold]
+        if not low:
+            return None
+        scores = ", ".join(f"{summary.file_name} {summary.quality.score:.1f}" for summary in low if summary.quality)
+        return f"{len(low)} of {len(self.files)} files scored below the quality threshold: {scores}"
+
+    def gold(self) -> GoldKpis | None:
+        """Gold's KPIs after the last file that moved it."""
+        moved = [item.summary.gold for item in self.files if item.summary is not None and item.summary.gold]
+        return moved[-1] if moved else None
+
+    def changed_tables(self) -> list[str]:
+        """Every table any of its files wrote, once each."""
+        return sorted({table for item in self.files for table in item.changed_tables})
+
+
 class CaughtUpFile(BaseModel):
     """A file the watcher missed, run by the daily flow, and the end state of its run."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +22,20 @@ class Submission:
     tags: tuple[str, ...]
     idempotency_key: str = field(default="")
     signature: tuple[int, int] | None = None
+    # The files a batch carries (each a submission of its own); empty for a run of one file.
+    members: tuple[Submission, ...] = ()
 
     def key(self) -> str:
         return self.idempotency_key or f"{self.deployment}/{self.sha256}"
+
+    def files(self) -> tuple[Submission, ...]:
+        """The submissions of the files this run loads: its members, or itself."""
+        return self.members or (self,)
+
+    @property
+    def label(self) -> str:
+        """How logs name it: the file's name, or the batch's run name."""
+        return self.run_name if self.members else repr(self.path.name)
 
 
 def _short(deployment: str) -> str:
@@ -62,4 +75,34 @@ def retry_submission(path: Path, sha256: str, attempt: int) -> Submission:
         run_name=f"{_short(ERROR_RETRY)} #{attempt}: {path.name}",
         tags=("medallion", _short(ERROR_RETRY), f"attempt-{attempt}"),
         idempotency_key=f"{ERROR_RETRY}/{sha256}/attempt-{attempt}",
+    )
+
+
+def batched(submissions: Iterable[Submission]) -> Submission | None:
+    """The file drops to submit together: one run of the file-drop deployment loading them one after another.
+
+    Batches are flattened into their files and a path queued twice counts once (its latest submission); one file
+    stays a submission of its own, so its run is the same as if it had come alone. The key comes from the sorted
+    contents, so the same files submitted again find the same run.
+    """
+    latest: dict[Path, Submission] = {}
+    for submission in submissions:
+        for member in submission.files():
+            latest.pop(member.path, None)
+            latest[member.path] = member
+    files = tuple(latest.values())
+    if len(files) <= 1:
+        return files[0] if files else None
+    first = files[0]
+    digest = hashlib.sha256("\n".join(sorted(member.sha256 for member in files)).encode()).hexdigest()
+    short = _short(FILE_DROP)
+    return Submission(
+        deployment=FILE_DROP,
+        path=first.path,
+        sha256=digest,
+        parameters={"paths": [str(member.path) for member in files], "mode": RunMode.STANDARD.value},
+        run_name=f"{short}: {len(files)} files ({first.path.name}, ...)",
+        tags=("medallion", short, "small", "batch"),
+        idempotency_key=f"{FILE_DROP}/batch/{digest}",
+        members=files,
     )

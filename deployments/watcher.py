@@ -9,11 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
+from uuid import UUID
 
 from watchfiles import Change, watch
 
 from deployments import lifecycle
-from deployments.routing import Submission, file_submission, retry_submission
+from deployments.names import FILE_DROP
+from deployments.routing import Submission, batched, file_submission, retry_submission
 from deployments.watcher_status import WatcherStatus
 from medallion.file_kinds import is_data_file_name
 from medallion.settings import Settings
@@ -25,32 +27,87 @@ _SUBMIT_ATTEMPTS = 5
 
 
 class Submitter:
-    """One thread submits every run, so a burst of drops never floods Prefect's SQLite database."""
+    """One thread submits every run, so a burst of drops never floods Prefect's SQLite database.
 
-    def __init__(self, stop: threading.Event, status: WatcherStatus, busy_requeue_s: float = 3.0) -> None:
+    File drops are batched: those queued together, and those that come while a file-drop run it submitted is still
+    queued or running, go into one run once that run has ended. A drop with nothing in flight is submitted at once.
+    """
+
+    def __init__(
+        self, stop: threading.Event, status: WatcherStatus, busy_requeue_s: float = 3.0, poll_s: float = 0.5
+    ) -> None:
         self._queue: queue.Queue[Submission] = queue.Queue()
         self._stop = stop
         self._status = status
         self._busy_requeue_s = busy_requeue_s
+        self._poll_s = poll_s
         self._accepted_keys: set[str] = set()
+        self._held: list[Submission] = []
+        self._in_flight: UUID | None = None
+        self._polled_at = 0.0
 
     def put(self, submission: Submission, why: str | None = None) -> None:
         """Queue a submission; `why` is what the watcher's status page says about it (nothing for a re-check)."""
         if why is not None:
-            self._status.queued(submission, why)
+            for member in submission.files():
+                self._status.queued(member, why)
         self._queue.put(submission)
 
     def run(self) -> None:
         while not self._stop.is_set():
+            self._take_queued()
+            if self._held and not self._file_drop_in_flight():
+                batch = batched(self._held)
+                self._held = []
+                if batch is not None:
+                    self._submit_or_drop(batch)
+
+    def _take_queued(self) -> None:
+        """Everything queued: file drops held for the next file-drop run, any other run submitted now."""
+        try:
+            taken = [self._queue.get(timeout=0.1 if self._held else 0.2)]
+        except queue.Empty:
+            return
+        while True:
             try:
-                submission = self._queue.get(timeout=0.2)
+                taken.append(self._queue.get_nowait())
             except queue.Empty:
-                continue
-            try:
-                self._submit_with_retries(submission)
-            except Exception as error:
-                logger.exception("could not submit %s to %s", submission.path.name, submission.deployment)
-                self._status.dropped(submission, f"could not be submitted: {error}")
+                break
+        for submission in taken:
+            if submission.deployment == FILE_DROP:
+                self._held.append(submission)
+            else:
+                self._submit_or_drop(submission)
+
+    def _file_drop_in_flight(self) -> bool:
+        """Whether the last file-drop run submitted is still queued or running, asked at most every `poll_s`."""
+        if self._in_flight is None:
+            return False
+        if time.monotonic() - self._polled_at < self._poll_s:
+            return True
+        self._polled_at = time.monotonic()
+        from prefect import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(self._in_flight).state
+        except ObjectNotFound:
+            state = None
+        except Exception as error:
+            logger.warning("could not read the state of run %s (%s): asking again", self._in_flight, error)
+            return True
+        if state is not None and not state.is_final():
+            return True
+        self._in_flight = None
+        return False
+
+    def _submit_or_drop(self, submission: Submission) -> None:
+        try:
+            self._submit_with_retries(submission)
+        except Exception as error:
+            logger.exception("could not submit %s to %s", submission.label, submission.deployment)
+            self._status.dropped(submission, f"could not be submitted: {error}")
 
     def _submit_with_retries(self, submission: Submission) -> None:
         delay = 1.0
@@ -61,26 +118,34 @@ class Submitter:
             except Exception as error:
                 if attempt == _SUBMIT_ATTEMPTS or self._stop.is_set():
                     raise
-                logger.warning("submitting %s failed (%s); trying again in %.0f s", submission.path.name, error, delay)
+                logger.warning("submitting %s failed (%s); trying again in %.0f s", submission.label, error, delay)
                 self._stop.wait(delay)
                 delay *= 2
+
+    def _still_there(self, submission: Submission) -> bool:
+        """Whether the file is where it was queued, with the content it had then; the status page says if not."""
+        if not submission.path.exists():
+            logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
+            self._status.dropped(submission, "gone before its run was submitted")
+            return False
+        if submission.signature is not None and lifecycle.file_signature(submission.path) != submission.signature:
+            logger.info("%s changed since it was queued: its new content is queued on its own", submission.path.name)
+            self._status.dropped(submission, "changed since it was queued: its new content is queued on its own")
+            return False
+        return True
 
     def _submit(self, submission: Submission) -> None:
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
+        present = [member for member in submission.files() if self._still_there(member)]
+        if len(present) < len(submission.files()):
+            found = batched(present)
+            if found is None:
+                return
+            submission = found
         key = submission.key()
         for _ in range(_MAX_KEY_CHAIN):
-            if not submission.path.exists():
-                logger.info("%s is gone before its run was submitted: nothing to do", submission.path.name)
-                self._status.dropped(submission, "gone before its run was submitted")
-                return
-            if submission.signature is not None and lifecycle.file_signature(submission.path) != submission.signature:
-                logger.info(
-                    "%s changed since it was queued: its new content is queued on its own", submission.path.name
-                )
-                self._status.dropped(submission, "changed since it was queued: its new content is queued on its own")
-                return
             run = cast(
                 FlowRun,
                 run_deployment(
@@ -96,24 +161,31 @@ class Submitter:
             if state is not None and state.is_final():
                 key = f"{submission.key()}/after/{run.id}"
                 continue
-            if run.parameters.get("path") == submission.parameters["path"] and key not in self._accepted_keys:
+            if _same_files(run.parameters, submission.parameters) and key not in self._accepted_keys:
                 self._accepted_keys.add(key)
-                logger.info("submitted %r to %s as run %s", submission.path.name, submission.deployment, run.id)
+                logger.info("submitted %s to %s as run %s", submission.label, submission.deployment, run.id)
                 self._status.submitted(submission, str(run.id))
+                if submission.deployment == FILE_DROP:
+                    self._in_flight = run.id
                 return
             # The same content is in flight (under this name or another): decide again once that run has ended.
             logger.info(
-                "run %s of the same content as %r is in flight: checking again in %.0f s",
+                "run %s of the same content as %s is in flight: checking again in %.0f s",
                 run.id,
-                submission.path.name,
+                submission.label,
                 self._busy_requeue_s,
             )
             timer = threading.Timer(self._busy_requeue_s, self.put, args=(submission,))
             timer.daemon = True
             timer.start()
             return
-        logger.error("%s was submitted %d times already: giving up", submission.path.name, _MAX_KEY_CHAIN)
+        logger.error("%s was submitted %d times already: giving up", submission.label, _MAX_KEY_CHAIN)
         self._status.dropped(submission, f"submitted {_MAX_KEY_CHAIN} times already: given up")
+
+
+def _same_files(found: dict[str, object], wanted: dict[str, object]) -> bool:
+    """Whether a run's parameters name the same file, or the same files, as a submission's."""
+    return all(found.get(name) == wanted.get(name) for name in ("path", "paths"))
 
 
 @dataclass

@@ -87,18 +87,25 @@ class WatcherStatus:
             self._changed.set()
 
     def submitted(self, submission: Submission, flow_run_id: str) -> None:
+        """A run submitted: of one file, or of a batch, each of whose files is seen submitted in it."""
+        files = submission.files()
+        what = f"submitted to `{submission.deployment}`"
+        if submission.members:
+            what = f"submitted in a batch of {len(files)} to `{submission.deployment}`"
         with self._lock:
-            self._queued.pop(submission.key(), None)
-            self._seen.appendleft(
-                Sighting(self.clock(), submission.path.name, f"submitted to `{submission.deployment}`", flow_run_id)
-            )
+            now = self.clock()
+            for member in files:
+                self._queued.pop(member.key(), None)
+                self._seen.appendleft(Sighting(now, member.path.name, what, flow_run_id))
             self._changed.set()
 
     def dropped(self, submission: Submission, why: str) -> None:
         """A queued submission that will not run (the file is gone, changed, or could not be submitted)."""
         with self._lock:
-            self._queued.pop(submission.key(), None)
-            self._seen.appendleft(Sighting(self.clock(), submission.path.name, why))
+            now = self.clock()
+            for member in submission.files():
+                self._queued.pop(member.key(), None)
+                self._seen.appendleft(Sighting(now, member.path.name, why))
             self._changed.set()
 
     def take_change(self) -> bool:

@@ -26,19 +26,19 @@ logger = logging.getLogger("medallion.service")
 
 
 def resubmissions(orphans: list[OrphanedRun], pipeline: PipelineSettings) -> list[Submission]:
-    """The files of crashed file runs that are still where their run left them."""
+    """The files of crashed file runs (each file of a crashed batch) that are still where their run left them."""
     found = []
     for orphan in orphans:
-        path = orphan.path
-        if orphan.deployment not in names.FILE_DEPLOYMENTS or path is None:
+        if orphan.deployment not in names.FILE_DEPLOYMENTS:
             continue
-        if lifecycle.location_of(path, pipeline) is None:
-            continue
-        sha256 = lifecycle.content_sha256(path)
-        if orphan.deployment == names.ERROR_RETRY:
-            found.append(retry_submission(path, sha256, int(orphan.parameters.get("attempt", 2))))
-        else:
-            found.append(file_submission(path, path.stat().st_size, sha256, pipeline))
+        for path in orphan.paths:
+            if lifecycle.location_of(path, pipeline) is None:
+                continue
+            sha256 = lifecycle.content_sha256(path)
+            if orphan.deployment == names.ERROR_RETRY:
+                found.append(retry_submission(path, sha256, int(orphan.parameters.get("attempt", 2))))
+            else:
+                found.append(file_submission(path, path.stat().st_size, sha256, pipeline))
     return found
 
 

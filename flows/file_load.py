@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from prefect import Flow, flow
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
+from enrichment.build import EnrichmentStats
 from medallion import steps
 from medallion.errors import is_refusal
-from medallion.runs import RunMode, RunSummary
-from medallion.settings import PipelineSettings, Settings, load_settings
+from medallion.quality import QualityCounts
+from medallion.runs import GoldKpis, RunMode, RunSummary
+from medallion.settings import EnrichmentSettings, PipelineSettings, Settings, load_settings
 from medallion.steps.run_step import ledger_snapshot
 from medallion.warehouse import Warehouse
-from tasks.enrichment import enrichment_layer
-from tasks.layers import bronze_layer, failed_file_withdrawn, gold_layer, quality_layer, silver_layer
+from tasks import layers as layer_steps
+from tasks.enrichment import enrichment_layer, enrichment_stats
 
 LOW_QUALITY = "Low quality"
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What a file's run calls for each layer: a task per layer (a run of one file, each layer in the UI with its
+    retries), or the same logged steps as plain calls (a file of a batch, inside the one task it costs)."""
+
+    bronze: Callable[[Warehouse, str, PipelineSettings], steps.BronzeReport]
+    silver: Callable[[Warehouse, str, PipelineSettings], steps.SilverReport]
+    quality: Callable[[Warehouse, str, QualityCounts, PipelineSettings], steps.QualityReport]
+    enrichment: Callable[[Warehouse, EnrichmentSettings, bool], EnrichmentStats]
+    gold: Callable[[Warehouse, PipelineSettings, str | None], GoldKpis]
+    withdraw: Callable[[Warehouse, str, BaseException, PipelineSettings, bool], object]
+
+
+def _withdrawn_by_task(
+    warehouse: Warehouse, file_id: str, error: BaseException, pipeline: PipelineSettings, gold_moved: bool
+) -> object:
+    # Its state, not its error: the run's own error is the one to report, even when taking the file back fails too.
+    return layer_steps.failed_file_withdrawn(warehouse, file_id, error, pipeline, gold_moved, return_state=True)
+
+
+LAYER_TASKS = Layers(
+    bronze=layer_steps.bronze_layer,
+    silver=layer_steps.silver_layer,
+    quality=layer_steps.quality_layer,
+    enrichment=enrichment_layer,
+    gold=layer_steps.gold_layer,
+    withdraw=_withdrawn_by_task,
+)
+LAYER_STEPS = Layers(
+    bronze=layer_steps.bronze_report,
+    silver=layer_steps.silver_report,
+    quality=layer_steps.quality_report,
+    enrichment=enrichment_stats,
+    gold=layer_steps.gold_kpis,
+    withdraw=layer_steps.failed_file_taken_out,
+)
 
 
 @flow(name="medallion", log_prints=False, validate_parameters=True)
@@ -83,32 +126,56 @@ def load_file(
     mode: RunMode = RunMode.STANDARD,
     enable_external_enrichment: bool | None = None,
     batch_rows: int | None = None,
+    layers: Layers = LAYER_TASKS,
 ) -> RunSummary:
-    """Run the layers' tasks on one file inside one open warehouse. A failure after bronze enters the file failed
-    and takes it back out of every layer the run reached, then is raised: the warehouse is as it was before."""
+    """Run the layers on one file inside one open warehouse. A failure after bronze enters the file failed and
+    takes it back out of every layer the run reached, then is raised: the warehouse is as it was before."""
+    with Warehouse(mode.pipeline(settings.pipeline, batch_rows)) as warehouse:
+        return load_file_into(
+            warehouse,
+            path,
+            settings,
+            mode=mode,
+            enable_external_enrichment=enable_external_enrichment,
+            batch_rows=batch_rows,
+            layers=layers,
+        )
+
+
+def load_file_into(
+    warehouse: Warehouse,
+    path: str,
+    settings: Settings,
+    *,
+    mode: RunMode = RunMode.STANDARD,
+    enable_external_enrichment: bool | None = None,
+    batch_rows: int | None = None,
+    layers: Layers = LAYER_TASKS,
+) -> RunSummary:
+    """`load_file` on a warehouse the caller holds open (a batch's, for all its files)."""
     pipeline = mode.pipeline(settings.pipeline, batch_rows)
     live = mode.live_lookups(settings.enrichment, enable_external_enrichment)
-    with Warehouse(pipeline) as warehouse:
-        try:
-            return _layers(warehouse, path, settings, pipeline, live)
-        finally:
-            ledger_snapshot(warehouse, pipeline)
+    try:
+        return _layers(warehouse, path, settings, pipeline, live, layers)
+    finally:
+        ledger_snapshot(warehouse, pipeline)
 
 
-def _layers(warehouse: Warehouse, path: str, settings: Settings, pipeline: PipelineSettings, live: bool) -> RunSummary:
-    """The layers' tasks in order on one open warehouse."""
-    bronze = bronze_layer(warehouse, path, pipeline)
+def _layers(
+    warehouse: Warehouse, path: str, settings: Settings, pipeline: PipelineSettings, live: bool, layers: Layers
+) -> RunSummary:
+    """The layers in order on one open warehouse."""
+    bronze = layers.bronze(warehouse, path, pipeline)
     if bronze.skipped:
         return steps.skipped_run(warehouse, bronze)
     gold_moved = False
     try:
-        silver = silver_layer(warehouse, bronze.file_id, pipeline)
-        quality = quality_layer(warehouse, bronze.file_id, silver.quality_counts, pipeline)
-        enrichment = enrichment_layer(warehouse, settings.enrichment, live)
+        silver = layers.silver(warehouse, bronze.file_id, pipeline)
+        quality = layers.quality(warehouse, bronze.file_id, silver.quality_counts, pipeline)
+        enrichment = layers.enrichment(warehouse, settings.enrichment, live)
         gold_moved = True
-        gold = gold_layer(warehouse, pipeline, bronze.file_id)
+        gold = layers.gold(warehouse, pipeline, bronze.file_id)
     except Exception as error:
-        # The run's own error is the one to report, even when taking the file back fails too (a full disk).
-        failed_file_withdrawn(warehouse, bronze.file_id, error, pipeline, gold_moved, return_state=True)
+        layers.withdraw(warehouse, bronze.file_id, error, pipeline, gold_moved)
         raise
     return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, gold)

@@ -50,18 +50,7 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     return key if _marker(key).exists() else None
 
 
-@task(
-    name="enrichment",
-    cache_key_fn=enrichment_cache_key,
-    cache_expiration=timedelta(hours=1),
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_unless_bad_input,
-    # A cache hit returns the stored result, so the result must be stored.
-    persist_result=True,
-)
-@refusals_fail_quietly
-def enrichment_layer(warehouse: Warehouse, settings: EnrichmentSettings, live: bool) -> EnrichmentStats:
+def enrichment_stats(warehouse: Warehouse, settings: EnrichmentSettings, live: bool) -> EnrichmentStats:
     """Fill the rate, country and product dimensions and the enriched view; returns the lookup counts."""
     stats = steps.enrich_silver(warehouse, settings, live=live)
     state = steps.enrichment_state(warehouse)
@@ -71,3 +60,15 @@ def enrichment_layer(warehouse: Warehouse, settings: EnrichmentSettings, live: b
         marker.touch()
     get_run_logger().info("enrichment (%s): %s", "live" if live else "offline", stats.in_words())
     return stats
+
+
+enrichment_layer = task(
+    name="enrichment",
+    cache_key_fn=enrichment_cache_key,
+    cache_expiration=timedelta(hours=1),
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_unless_bad_input,
+    # A cache hit returns the stored result, so the result must be stored.
+    persist_result=True,
+)(refusals_fail_quietly(enrichment_stats))

@@ -1,4 +1,6 @@
-"""One coarse task per layer; each wraps a function of `medallion.steps` and logs what happened in words."""
+"""One coarse task per layer; each wraps a function of `medallion.steps` and logs what happened in words.
+
+The logged steps are plain functions too, so a file of a batch runs them inside its one task."""
 
 from __future__ import annotations
 
@@ -54,9 +56,7 @@ def refusals_fail_quietly(step: Callable[P, R]) -> Callable[P, R]:
     return body
 
 
-@task(name="bronze", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
-@refusals_fail_quietly
-def bronze_layer(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> steps.BronzeReport:
+def bronze_report(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> steps.BronzeReport:
     open_warehouse(warehouse, pipeline)
     report = steps.load_bronze(warehouse, Path(path), pipeline, flow_run_id=flow_run.get_id())
     logger = get_run_logger()
@@ -70,9 +70,7 @@ def bronze_layer(warehouse: Warehouse, path: str, pipeline: PipelineSettings) ->
     return report
 
 
-@task(name="silver", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
-@refusals_fail_quietly
-def silver_layer(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings) -> steps.SilverReport:
+def silver_report(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings) -> steps.SilverReport:
     report = steps.load_silver(warehouse, file_id, pipeline)
     rejected = ", ".join(f"{reason} {count:,}" for reason, count in report.rejected_by_reason.items())
     get_run_logger().info(
@@ -88,9 +86,7 @@ def silver_layer(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings)
     return report
 
 
-@task(name="quality", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
-@refusals_fail_quietly
-def quality_layer(
+def quality_report(
     warehouse: Warehouse, file_id: str, counts: QualityCounts, pipeline: PipelineSettings
 ) -> steps.QualityReport:
     report = steps.score_quality(warehouse, file_id, counts, pipeline)
@@ -108,14 +104,36 @@ def quality_layer(
     return report
 
 
-@task(name="gold", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)
-@refusals_fail_quietly
-def gold_layer(warehouse: Warehouse, pipeline: PipelineSettings, file_id: str | None = None) -> GoldKpis:
+def gold_kpis(warehouse: Warehouse, pipeline: PipelineSettings, file_id: str | None = None) -> GoldKpis:
     kpis = steps.load_gold(warehouse, pipeline, file_id=file_id)
     get_run_logger().info(
         "gold: net revenue %s over %s orders and %s customers", kpis.net_revenue, kpis.orders, kpis.customers
     )
     return kpis
+
+
+def layer_task(name: str, step: Callable[P, R]) -> Task[P, R]:
+    """A layer's step as its task: transient failures retried, refusals failing quietly."""
+    return task(name=name, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_unless_bad_input)(
+        refusals_fail_quietly(step)
+    )
+
+
+bronze_layer = layer_task("bronze", bronze_report)
+silver_layer = layer_task("silver", silver_report)
+quality_layer = layer_task("quality", quality_report)
+gold_layer = layer_task("gold", gold_kpis)
+
+
+def failed_file_taken_out(
+    warehouse: Warehouse, file_id: str, error: BaseException, pipeline: PipelineSettings, gold_moved: bool
+) -> None:
+    """The failed file entered failed in the ledger and taken back out of every layer its run reached; a failure
+    here is logged, so the run's own error stays the one reported (even when a full disk fails both)."""
+    try:
+        withdraw_failed_file(warehouse, file_id, error, pipeline, gold_moved=gold_moved)
+    except Exception:
+        get_run_logger().exception("taking the failed file %s back out of the warehouse failed", file_id[:12])
 
 
 @task(name="withdraw-failed-file")

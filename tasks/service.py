@@ -62,25 +62,34 @@ def errored_file(
 
 @task(name="publish-artifacts")
 def file_artifacts(summary: RunSummary, destination: str | None, timings: dict[str, float]) -> None:
-    name = summary.file_name
-    _ = create_markdown_artifact(
-        key=reporting.artifact_key("medallion-file-summary"),
-        markdown=reporting.file_summary_markdown(summary, _deployment_name(), timings, destination),
-        description=f"Last file: {name}",
-    )
+    file_summary_artifact(summary, destination, timings)
     quality_rows = reporting.quality_rows(summary)
     if quality_rows:
         _ = create_table_artifact(
             key=reporting.artifact_key("medallion-file-quality"),
             table=quality_rows,
-            description=f"Quality dimensions of {name}",
+            description=f"Quality dimensions of {summary.file_name}",
         )
     if summary.gold is not None:
-        _ = create_table_artifact(
-            key=reporting.artifact_key("medallion-gold-kpis"),
-            table=reporting.kpi_rows(summary.gold),
-            description=f"Gold KPIs after {name}",
-        )
+        gold_kpis_artifact(summary.gold, summary.file_name)
+
+
+def file_summary_artifact(summary: RunSummary, destination: str | None, timings: dict[str, float]) -> None:
+    """The file's summary: rows per layer, quality, enrichment, where it went."""
+    _ = create_markdown_artifact(
+        key=reporting.artifact_key("medallion-file-summary"),
+        markdown=reporting.file_summary_markdown(summary, _deployment_name(), timings, destination),
+        description=f"Last file: {summary.file_name}",
+    )
+
+
+def gold_kpis_artifact(kpis: GoldKpis, after: str) -> None:
+    """Gold's KPIs after a file (or a batch, `after` naming it) loaded."""
+    _ = create_table_artifact(
+        key=reporting.artifact_key("medallion-gold-kpis"),
+        table=reporting.kpi_rows(kpis),
+        description=f"Gold KPIs after {after}",
+    )
 
 
 @task(name="quality-alert")

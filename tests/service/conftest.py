@@ -120,7 +120,13 @@ class Service:
         return self.call(lambda client: client.read_flow_runs(limit=200))
 
     def runs_for(self, name: str) -> list[Any]:
-        return [run for run in self.flow_runs() if Path(str(run.parameters.get("path", ""))).name == name]
+        """The runs that loaded a file of this name, alone (`path`) or in a batch (`paths`)."""
+
+        def names(run: Any) -> set[str]:
+            paths = [run.parameters.get("path", ""), *(run.parameters.get("paths") or [])]
+            return {Path(str(path)).name for path in paths}
+
+        return [run for run in self.flow_runs() if name in names(run)]
 
     def processed_files(self) -> dict[str, Path]:
         return {path.name: path for path in self.processed.glob("*/*") if path.is_file()}
