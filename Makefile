@@ -19,8 +19,10 @@ LOCK_ARGS ?= --upgrade
 SOURCE := medallion flows tasks enrichment deployments
 SAMPLE ?= data/sample/online_retail_sample.csv
 PYTEST_ARGS ?=
+# Two pytest-xdist workers (the machine has two cores); tests of one shared service stay on one worker.
+PYTEST_WORKERS ?= 2
 
-.PHONY: install lock check-lock run test up bench lint clean browser
+.PHONY: install lock check-lock run test up bench lint clean browser screenshots
 
 # uv itself comes from the lock, installed by the venv's own pip; an existing venv is kept as it is.
 $(UV):
@@ -55,7 +57,11 @@ browser:
 
 # pytest's own exit code goes to make and CI: 5 (no test collected) fails like a failing test.
 test: $(STAMP) browser
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The browser test again, keeping its screenshots for the README.
+screenshots: $(STAMP) browser
+	UI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/service/test_ui_browser.py
 
 up: $(STAMP)
 	$(BIN)/medallion up

@@ -77,3 +77,16 @@ def write_csv(path: Path, *rows: str, header: str = UCI_HEADER, encoding: str = 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
     return path
+
+
+# Tests sharing a costly module or session fixture run on one pytest-xdist worker, so each is started once.
+_SHARED_FIXTURE_GROUPS = {"service": "service", "prefect_server": "prefect-server", "work_pool": "work-pool"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, group in _SHARED_FIXTURE_GROUPS.items():
+            if fixture in fixtures:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break

@@ -280,6 +280,7 @@ def test_quality_below_the_threshold_reaches_the_webhook(service: Service, webho
     )[0][0]
     assert score < 85
     assert "quality-token-123" not in service.log()
+    assert final_states(service, name) == ["COMPLETED"]
     (run,) = service.runs_for(name)
     assert (run.state.type.value, run.state.name) == ("COMPLETED", "Low quality")
     assert run.state.message == f"quality {score:.1f} is below the threshold of 85"

@@ -1,7 +1,7 @@
 """The Prefect UI of a running service in a real browser (Debian's headless Chromium): after a good, a low-quality and
 an empty file, the runs list shows which went wrong and how, the Artifacts page the warehouse's state and the
 watcher's heartbeat, and the artifacts their charts and lineage as images. The screenshots it takes are kept in
-docs/screenshots/ for the README.
+the test's folder, or in $UI_SCREENSHOTS when set (`make screenshots` sets it to docs/screenshots/ for the README).
 
 The UI is a JavaScript app: Chromium renders it for `--virtual-time-budget` of virtual time, then dumps the DOM and
 takes the screenshot at that same moment. A page caught before its data arrived, or dimmed in its fade-in, is loaded
@@ -10,6 +10,7 @@ again.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +19,10 @@ from typing import Any
 from PIL import Image
 
 from .conftest import Service, csv_text, uci_rows, wait_until
-from .scratch import PROJECT_ROOT
 from .test_service_files import drop, latest_artifacts
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get update && apt-get install -y chromium"
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 WINDOW = (1280, 900)
 ATTEMPTS = 8
 BUDGET_MS = 15_000
@@ -55,7 +54,7 @@ def test_the_ui_shows_outcomes_the_warehouse_the_charts_and_the_watcher(service:
     }
     assert runs[empty].state.message == f"{empty}: file is empty"
     ui = service.api_url.removesuffix("/api")
-    browser = Browser(tmp_path)
+    browser = Browser(tmp_path, Path(os.environ.get("UI_SCREENSHOTS", tmp_path / "screenshots")))
 
     browser.page(lambda: f"{ui}/flow-runs", "flow-runs", ["Low quality", f"file-drop: {low}", f"file-drop: {empty}"])
     browser.page(
@@ -88,14 +87,15 @@ def test_the_ui_shows_outcomes_the_warehouse_the_charts_and_the_watcher(service:
 class Browser:
     """Headless Chromium, one process per page, with a profile of its own in the test's folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, screenshots: Path) -> None:
         self._folder = folder
+        self._screenshots = screenshots
 
     def page(
         self, address: Callable[[], str], name: str | None, expected: list[str], *, height: int = WINDOW[1]
     ) -> str:
         """The DOM of the page once it shows every expected text and no longer fades in; its screenshot is kept as
-        docs/screenshots/<name>.png (unless `name` is None)."""
+        <screenshots>/<name>.png (unless `name` is None)."""
         shot = self._folder / f"{name or 'page'}.png"
         dom = ""
         for attempt in range(ATTEMPTS):
@@ -103,7 +103,8 @@ class Browser:
             dom = self._render(url, shot, height, BUDGET_MS + attempt * 5_000)
             if all(text in dom for text in expected) and fully_drawn(shot):
                 if name is not None:
-                    keep_small(shot, SCREENSHOTS / f"{name}.png")
+                    self._screenshots.mkdir(parents=True, exist_ok=True)
+                    keep_small(shot, self._screenshots / f"{name}.png")
                 return dom
         missing = [text for text in expected if text not in dom]
         raise AssertionError(f"{address()} did not show {missing} in {ATTEMPTS} loads; last DOM ends {dom[-2000:]}")
