@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))  # the scratch service lives with the service test
 from tests.service.scratch import scratch_environment, start_scratch_service  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "online_retail_sample.csv"
+DEFAULT_ROWS = 40
 
 
 def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
@@ -68,7 +69,9 @@ def _slices(files: int, rows: int) -> list[bytes]:
     return [b"\n".join([header, *lines[index * rows : (index + 1) * rows]]) + b"\n" for index in range(files)]
 
 
-def burst(files: int, rows: int, keep: bool) -> None:
+def measure_burst(files: int, rows: int = DEFAULT_ROWS, keep: bool = False) -> dict[str, Any]:
+    """Drop `files` slices of `rows` lines at once into a scratch service that has loaded one file; the seconds
+    until every one is in processed/ or raw/errors/ and every run that carried one has ended, the runs and errors."""
     root = Path(tempfile.mkdtemp(prefix="medallion-burst-"))
     env = scratch_environment(root)
     api_url = f"http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}/api"
@@ -94,12 +97,17 @@ def burst(files: int, rows: int, keep: bool) -> None:
 
         runs = _wait(lambda: _settled(api_url, names, processed, errors), 900, "every file settled", 0.2)
         seconds = time.monotonic() - started
-        errored = sorted(path.name for path in errors.glob("*.csv"))
-        print(f"{files} files of {rows} rows dropped at once: all settled in {seconds:.1f} s")
-        print(f"runs used: {len(runs)}")
-        for run in sorted(runs, key=lambda run: run.start_time or run.expected_start_time):
-            print(f"  {run.name}: {run.state.name} ({len(_file_names(run))} files)")
-        print(f"errors: {len(errored)}{': ' + ', '.join(errored) if errored else ''}")
+        return {
+            "files": files,
+            "rows_per_file": rows,
+            "seconds": round(seconds, 2),
+            "all_settled": True,
+            "runs": [
+                {"name": run.name, "state": run.state.name, "files": len(_file_names(run))}
+                for run in sorted(runs, key=lambda run: run.start_time or run.expected_start_time)
+            ],
+            "errored": sorted(path.name for path in errors.glob("*.csv")),
+        }
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -110,14 +118,26 @@ def burst(files: int, rows: int, keep: bool) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def print_burst(figures: dict[str, Any]) -> None:
+    errored = figures["errored"]
+    print(
+        f"{figures['files']} files of {figures['rows_per_file']} rows dropped at once: "
+        f"all settled in {figures['seconds']:.1f} s"
+    )
+    print(f"runs used: {len(figures['runs'])}")
+    for run in figures["runs"]:
+        print(f"  {run['name']}: {run['state']} ({run['files']} files)")
+    print(f"errors: {len(errored)}{': ' + ', '.join(errored) if errored else ''}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=50)
-    parser.add_argument("--rows", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (log, warehouse)")
     arguments = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
-    burst(arguments.files, arguments.rows, arguments.keep)
+    print_burst(measure_burst(arguments.files, arguments.rows, arguments.keep))
     return 0
 
 
