@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 # Two pytest-xdist workers (the machine has two cores); tests of one shared service stay on one worker.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lock check-lock run test up bench lint clean browser screenshots
+.PHONY: install lock check-lock run test up bench scale lint clean browser screenshots
 
 # uv itself comes from the lock, installed by the venv's own pip; an existing venv is kept as it is.
 $(UV):
@@ -68,6 +68,11 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# Issue 15's scale figures (bench/scale.md), on the real UCI set in ../shared/data; tens of minutes on a quiet
+# machine. SCALE_ARGS=--quick tries it out, SCALE_ARGS=--with-100x adds the 100x warehouse.
+scale: $(STAMP)
+	$(BIN)/python scripts/scale.py $(SCALE_ARGS)
 
 # Every check runs and reports before lint fails, so one run lists everything to mend.
 lint: $(STAMP)
