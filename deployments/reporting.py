@@ -131,6 +131,39 @@ def file_summary_markdown(
     return "\n".join(lines)
 
 
+def batch_summary_markdown(batch: BatchRun, deployment: str | None) -> str:
+    """A batch run's files, one row each: how it went, its rows per layer, its quality and where it went."""
+    failed = sum(1 for item in batch.files if item.failure is not None)
+    lines = [
+        f"## {len(batch.files)} files: {len(batch.files) - failed} loaded or found loaded, {failed} failed",
+        "",
+        f"Deployment `{deployment or 'ad hoc'}`; attempt {batch.attempt}.",
+        "",
+        "| file | outcome | bronze | silver | rejected | duplicates | overlaps | quality | moved to |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for item in batch.files:
+        summary, moved = item.summary, f"`{item.moved_to or 'left in place'}`"
+        if summary is None or item.failure is not None:
+            lines.append(f"| {_cell(item.file_name)} | failed: {_cell(item.failure or '')} | | | | | | | {moved} |")
+            continue
+        quality = _number(summary.quality.score) if summary.quality is not None else ""
+        flag = " (below threshold)" if summary.below_threshold else ""
+        counts = (summary.bronze_rows, summary.silver_rows, summary.rejected_rows)
+        removed = (summary.duplicate_rows, summary.overlap_rows)
+        lines.append(
+            f"| {_cell(item.file_name)} | {summary.status.value} | "
+            + " | ".join(_number(count) for count in (*counts, *removed))
+            + f" | {quality}{flag} | {moved} |"
+        )
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: no pipe or line break of its own."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def quality_rows(summary: RunSummary) -> list[dict[str, Any]]:
     if summary.quality is None:
         return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prefect import Flow, flow
@@ -32,7 +32,7 @@ class Layers:
     silver: Callable[[Warehouse, str, PipelineSettings], steps.SilverReport]
     quality: Callable[[Warehouse, str, QualityCounts, PipelineSettings], steps.QualityReport]
     enrichment: Callable[[Warehouse, EnrichmentSettings, bool], EnrichmentStats]
-    gold: Callable[[Warehouse, PipelineSettings, str | None], GoldKpis]
+    gold: Callable[[Warehouse, PipelineSettings, Sequence[str]], GoldKpis]
     withdraw: Callable[[Warehouse, str, BaseException, PipelineSettings, bool], object]
 
 
@@ -126,56 +126,70 @@ def load_file(
     mode: RunMode = RunMode.STANDARD,
     enable_external_enrichment: bool | None = None,
     batch_rows: int | None = None,
-    layers: Layers = LAYER_TASKS,
 ) -> RunSummary:
-    """Run the layers on one file inside one open warehouse. A failure after bronze enters the file failed and
-    takes it back out of every layer the run reached, then is raised: the warehouse is as it was before."""
-    with Warehouse(mode.pipeline(settings.pipeline, batch_rows)) as warehouse:
-        return load_file_into(
-            warehouse,
-            path,
-            settings,
-            mode=mode,
-            enable_external_enrichment=enable_external_enrichment,
-            batch_rows=batch_rows,
-            layers=layers,
-        )
-
-
-def load_file_into(
-    warehouse: Warehouse,
-    path: str,
-    settings: Settings,
-    *,
-    mode: RunMode = RunMode.STANDARD,
-    enable_external_enrichment: bool | None = None,
-    batch_rows: int | None = None,
-    layers: Layers = LAYER_TASKS,
-) -> RunSummary:
-    """`load_file` on a warehouse the caller holds open (a batch's, for all its files)."""
+    """Run the layers' tasks on one file inside one open warehouse. A failure after bronze enters the file failed
+    and takes it back out of every layer the run reached, then is raised: the warehouse is as it was before."""
     pipeline = mode.pipeline(settings.pipeline, batch_rows)
     live = mode.live_lookups(settings.enrichment, enable_external_enrichment)
-    try:
-        return _layers(warehouse, path, settings, pipeline, live, layers)
-    finally:
-        ledger_snapshot(warehouse, pipeline)
+    with Warehouse(pipeline) as warehouse:
+        try:
+            return _layers(warehouse, path, settings, pipeline, live, LAYER_TASKS)
+        finally:
+            ledger_snapshot(warehouse, pipeline)
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file through bronze, silver and quality, for its run (or its batch) to move enrichment and gold by."""
+
+    bronze: steps.BronzeReport
+    silver: steps.SilverReport
+    quality: steps.QualityReport
 
 
 def _layers(
     warehouse: Warehouse, path: str, settings: Settings, pipeline: PipelineSettings, live: bool, layers: Layers
 ) -> RunSummary:
     """The layers in order on one open warehouse."""
+    staged = stage_file(warehouse, path, pipeline, layers)
+    if isinstance(staged, RunSummary):
+        return staged
+    (summary,) = finish_files(warehouse, [staged], settings, pipeline, live, layers)
+    return summary
+
+
+def stage_file(warehouse: Warehouse, path: str, pipeline: PipelineSettings, layers: Layers) -> StagedFile | RunSummary:
+    """Bronze, silver and quality of one file, each in its own transaction; a file found loaded already is its
+    (skipped) summary. A failure after bronze enters the file failed, takes it back out and is raised."""
     bronze = layers.bronze(warehouse, path, pipeline)
     if bronze.skipped:
         return steps.skipped_run(warehouse, bronze)
-    gold_moved = False
     try:
         silver = layers.silver(warehouse, bronze.file_id, pipeline)
         quality = layers.quality(warehouse, bronze.file_id, silver.quality_counts, pipeline)
+    except Exception as error:
+        layers.withdraw(warehouse, bronze.file_id, error, pipeline, False)
+        raise
+    return StagedFile(bronze, silver, quality)
+
+
+def finish_files(
+    warehouse: Warehouse,
+    staged: Sequence[StagedFile],
+    settings: Settings,
+    pipeline: PipelineSettings,
+    live: bool,
+    layers: Layers,
+) -> list[RunSummary]:
+    """Enrichment, then gold moved by every staged file at once and the files marked loaded together. A failure
+    takes each file back out of every layer (gold included) and is raised."""
+    gold_moved = False
+    try:
         enrichment = layers.enrichment(warehouse, settings.enrichment, live)
         gold_moved = True
-        gold = layers.gold(warehouse, pipeline, bronze.file_id)
+        gold = layers.gold(warehouse, pipeline, [file.bronze.file_id for file in staged])
     except Exception as error:
-        layers.withdraw(warehouse, bronze.file_id, error, pipeline, gold_moved)
+        for file in staged:
+            layers.withdraw(warehouse, file.bronze.file_id, error, pipeline, gold_moved)
         raise
-    return steps.loaded_run(warehouse, bronze, silver, quality, enrichment, gold)
+    return [steps.loaded_run(warehouse, file.bronze, file.silver, file.quality, enrichment, gold) for file in staged]

@@ -26,10 +26,11 @@ from medallion.quality import QualityScores
 from medallion.runs import RunMode
 from medallion.settings import PipelineSettings, Settings, load_settings
 from medallion.warehouse import Warehouse
-from tasks.batch import batch_file
+from tasks.batch import batch_files
 from tasks.dashboards import dashboards_refreshed
 from tasks.enrichment import enrichment_layer
 from tasks.service import (
+    batch_summary_artifact,
     dataset_quality,
     errored_file,
     file_artifacts,
@@ -111,27 +112,26 @@ def _file_run(path: str, options: FileOptions) -> State[FiledRun]:
 
 
 def _batch_run(paths: list[str], options: FileOptions) -> State[BatchRun]:
-    """Files one after another, each one task; the dashboards refreshed once, for every table any of them wrote."""
+    """Files one after another (a task each), enrichment and gold moved once by all of them; the dashboards
+    refreshed once, for every table any of them wrote."""
     settings = load_settings()
     pipeline = options.mode.pipeline(settings.pipeline, options.batch_rows)
     started = time.monotonic()
     with concurrency(settings.service.warehouse_limit_name, occupy=1), Warehouse(pipeline) as warehouse:
         _holding(started)
-        filed = [
-            batch_file(
-                warehouse,
-                path,
-                settings,
-                options.mode,
-                options.enable_external_enrichment,
-                options.batch_rows,
-                options.attempt,
-            )
-            for path in paths
-        ]
+        filed = batch_files(
+            warehouse,
+            paths,
+            settings,
+            options.mode,
+            options.enable_external_enrichment,
+            options.batch_rows,
+            options.attempt,
+        )
         batch = BatchRun(files=filed, attempt=options.attempt)
         if changed := batch.changed_tables():
             dashboards_refreshed(warehouse, changed, settings, return_state=True)
+    batch_summary_artifact(batch)
     if kpis := batch.gold():
         gold_kpis_artifact(kpis, f"{len(paths)} files")
     for item in batch.files:

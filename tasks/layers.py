@@ -5,7 +5,7 @@ The logged steps are plain functions too, so a file of a batch runs them inside 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar, cast
 
@@ -104,10 +104,15 @@ def quality_report(
     return report
 
 
-def gold_kpis(warehouse: Warehouse, pipeline: PipelineSettings, file_id: str | None = None) -> GoldKpis:
-    kpis = steps.load_gold(warehouse, pipeline, file_id=file_id)
+def gold_kpis(warehouse: Warehouse, pipeline: PipelineSettings, file_ids: Sequence[str]) -> GoldKpis:
+    kpis = steps.load_gold_of_files(warehouse, pipeline, file_ids)
+    moved_by = f" (moved by {len(file_ids)} files)" if len(file_ids) > 1 else ""
     get_run_logger().info(
-        "gold: net revenue %s over %s orders and %s customers", kpis.net_revenue, kpis.orders, kpis.customers
+        "gold%s: net revenue %s over %s orders and %s customers",
+        moved_by,
+        kpis.net_revenue,
+        kpis.orders,
+        kpis.customers,
     )
     return kpis
 

@@ -31,8 +31,14 @@ def processed_file(path: str, pipeline: PipelineSettings, loaded: lifecycle.Sign
 
 @task(name="move-to-errors")
 def errored_file(
-    path: str, error: BaseException, attempts: int, settings: Settings, loaded: lifecycle.Signature | None
+    path: str,
+    error: BaseException,
+    attempts: int,
+    settings: Settings,
+    loaded: lifecycle.Signature | None,
+    summary_artifact: bool = True,
 ) -> str | None:
+    """The file moved to errors with its sidecar, and (unless a batch's summary tells it) its failure artifact."""
     source = Path(path)
     record = lifecycle.error_record(
         source,
@@ -50,6 +56,8 @@ def errored_file(
     else:
         retry = f"retry due {record.next_attempt_at:%H:%M:%S} UTC" if record.next_attempt_at else "no retry"
         logger.warning("moved %s to %s (%s): %s", source.name, destination, retry, record.reason)
+    if not summary_artifact:
+        return str(destination) if destination else None
     _ = create_markdown_artifact(
         key=reporting.artifact_key("medallion-file-summary"),
         markdown=reporting.failure_markdown(
@@ -72,6 +80,16 @@ def file_artifacts(summary: RunSummary, destination: str | None, timings: dict[s
         )
     if summary.gold is not None:
         gold_kpis_artifact(summary.gold, summary.file_name)
+
+
+def batch_summary_artifact(batch: reporting.BatchRun) -> None:
+    """A batch run's summary: a row per file."""
+    names = [item.file_name for item in batch.files]
+    _ = create_markdown_artifact(
+        key=reporting.artifact_key("medallion-file-summary"),
+        markdown=reporting.batch_summary_markdown(batch, _deployment_name()),
+        description=f"Last batch: {len(names)} files ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})",
+    )
 
 
 def file_summary_artifact(summary: RunSummary, destination: str | None, timings: dict[str, float]) -> None:

@@ -280,9 +280,9 @@ def test_a_full_disk_never_leaves_a_file_loaded_without_its_rows_and_the_rerun_l
     monkeypatch.setenv("WAREHOUSE_PATH", str(database))
     source = tmp_path / "raw" / "big.csv"
     records = sample_copies(source, 14 if full_at == "bronze" else 2)
-    load_gold, mark_loaded = steps.load_gold, ledger.mark_loaded
+    load_gold, mark_loaded = steps.load_gold_of_files, ledger.mark_loaded
     if full_at == "gold":
-        monkeypatch.setattr(steps, "load_gold", fill_around(disk, load_gold, after=False))
+        monkeypatch.setattr(steps, "load_gold_of_files", fill_around(disk, load_gold, after=False))
     if full_at.endswith("marking loaded"):
         monkeypatch.setattr(ledger, "mark_loaded", fill_around(disk, mark_loaded, after=full_at.startswith("after")))
 
@@ -297,7 +297,7 @@ def test_a_full_disk_never_leaves_a_file_loaded_without_its_rows_and_the_rerun_l
 
     (disk / "ballast").unlink(missing_ok=True)
     mount(disk, "remount,size=256m")
-    monkeypatch.setattr(steps, "load_gold", load_gold)
+    monkeypatch.setattr(steps, "load_gold_of_files", load_gold)
     monkeypatch.setattr(ledger, "mark_loaded", mark_loaded)
     assert_nothing_loaded_without_its_rows(database)
     summary = medallion(str(source))

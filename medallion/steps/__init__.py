@@ -4,7 +4,7 @@ Prefect."""
 
 from medallion.steps.bronze_step import BronzeReport, load_bronze, record_file_failure, record_refusal
 from medallion.steps.enrichment_step import EnrichmentState, enrich_silver, enrichment_state
-from medallion.steps.gold_step import load_gold
+from medallion.steps.gold_step import load_gold, load_gold_of_files
 from medallion.steps.quality_step import QualityReport, score_dataset, score_quality
 from medallion.steps.silver_step import RebuildReport, SilverReport, load_silver, rebuild_silver
 from medallion.steps.summary import loaded_run, skipped_run
@@ -20,6 +20,7 @@ __all__ = [
     "enrichment_state",
     "load_bronze",
     "load_gold",
+    "load_gold_of_files",
     "load_silver",
     "loaded_run",
     "rebuild_silver",

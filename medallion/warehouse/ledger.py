@@ -176,12 +176,12 @@ def reinstate_file(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
     connection.execute("UPDATE ops.files SET status = 'loaded', superseded_by = NULL WHERE file_id = ?", [file_id])
 
 
-def mark_loaded(connection: duckdb.DuckDBPyConnection, file_id: str) -> None:
-    """Mark the file loaded through every layer, with its run's duration."""
+def mark_loaded(connection: duckdb.DuckDBPyConnection, *file_ids: str) -> None:
+    """Mark the files loaded through every layer, together, each with its run's duration."""
     finished = now()
     with transaction(connection):
-        connection.execute(
+        connection.executemany(
             """UPDATE ops.files SET status = 'loaded', finished_at = ?,
                duration_s = date_diff('millisecond', started_at, ?) / 1000.0 WHERE file_id = ?""",
-            [finished, finished, file_id],
+            [[finished, finished, file_id] for file_id in file_ids],
         )
