@@ -252,6 +252,8 @@ def cached_warehouse(source: Path) -> Path:
     with scratch("build") as folder:
         seconds = medallion_run(source, folder)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for older in target.parent.glob(f"{source.stem}-*.duckdb"):
+            older.unlink()
         shutil.move(folder / "warehouse.duckdb", target)
     print(f"built {target.name} in {seconds:.0f} s", file=sys.stderr, flush=True)
     return target
