@@ -9,7 +9,6 @@ import csv
 import logging
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -370,12 +369,13 @@ def console(capfd: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture
     pytest had when Prefect was imported, so it writes to this test's stderr for the test."""
     handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, PrefectConsoleHandler)]
     assert handlers, "Prefect logs to the console through its own handler"
-    streams = [handler.console.file for handler in handlers]
+    # No stream of its own: the console writes to whatever sys.stderr is at each line, this test's while it runs.
+    streams = [(handler.console._file, handler.console.stderr) for handler in handlers]
     for handler in handlers:
-        handler.console.file = sys.stderr
+        handler.console.file, handler.console.stderr = None, True  # type: ignore[assignment]
     yield capfd
-    for handler, stream in zip(handlers, streams, strict=True):
-        handler.console.file = stream
+    for handler, (stream, to_stderr) in zip(handlers, streams, strict=True):
+        handler.console.file, handler.console.stderr = stream, to_stderr
 
 
 def test_run_prints_its_summary_only_and_prefects_lines_when_asked(
@@ -434,6 +434,7 @@ def test_a_file_name_with_a_newline_is_printed_escaped_in_every_line(
     refused = medallion(str(empty), return_state=True)
     assert refused.message == f"{printable(empty.name)}: file is empty"
 
+    console.readouterr()  # the flow calls' own lines above; what follows is the command's
     assert main(["run", str(empty)]) == 1
     assert main(["status"]) == 0
     out, err = console.readouterr()
