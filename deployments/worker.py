@@ -18,6 +18,7 @@ from deployments.definitions import runner_deployments
 from deployments.heartbeat import Heartbeat
 from deployments.routing import Submission, file_submission, retry_submission
 from deployments.server import console_logging, ui_url
+from deployments.warm_runs import WarmRunner
 from deployments.watcher import ErrorWatcher, FolderWatcher, Submitter
 from deployments.watcher_status import WatcherStatus
 from medallion.settings import PipelineSettings, ServiceSettings, load_settings
@@ -53,6 +54,14 @@ async def prepare(service: ServiceSettings, deployments: list[RunnerDeployment])
     return orphans
 
 
+async def serve(deployments: list[RunnerDeployment], service: ServiceSettings) -> None:
+    """`prefect.serve` of the deployments, each flow run forked from the warm process (`deployments.warm_runs`)."""
+    runner = WarmRunner(limit=service.runner_process_limit)
+    for deployment in deployments:
+        await runner.add_deployment(deployment)
+    await runner.start()
+
+
 def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
@@ -65,8 +74,6 @@ def main() -> int:
     pipeline = settings.pipeline
     for folder in (pipeline.raw_data_path, lifecycle.errors_dir(pipeline), pipeline.processed_path):
         folder.mkdir(parents=True, exist_ok=True)
-
-    from prefect import serve
 
     deployments = runner_deployments()
     orphans = asyncio.run(prepare(settings.service, deployments))
@@ -90,7 +97,7 @@ def main() -> int:
     raw = pipeline.raw_data_path.resolve()
     logger.info("watching %s for files (errors in %s)", raw, lifecycle.errors_dir(pipeline))
     try:
-        serve(*deployments, limit=settings.service.runner_process_limit, print_starting_message=False)  # type: ignore[unused-coroutine]
+        asyncio.run(serve(deployments, settings.service))
     finally:
         stop.set()
         for thread in threads:

@@ -81,8 +81,11 @@ class ScratchService:
         if self.process is None:
             return True
         file_runs = [run for run in self.runs() if _file_names(run)]
-        flow_processes = [pid for pid in descendant_pids(self.process.pid) if "prefect.engine" in _command(pid)]
-        return not flow_processes and all(run.state is None or run.state.is_final() for run in file_runs)
+        commands = [_command(pid) for pid in descendant_pids(self.process.pid)]
+        # A run is a fork of the warm process (same command line as it), or a `python -m prefect.engine`.
+        forked = sum("multiprocessing.forkserver import main" in command for command in commands) - 1
+        spawned = sum("-m prefect.engine" in command for command in commands)
+        return forked <= 0 and not spawned and all(run.state is None or run.state.is_final() for run in file_runs)
 
     def processed_names(self) -> set[str]:
         return {path.name for path in self.processed.glob("*/*")}

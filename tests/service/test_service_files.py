@@ -80,6 +80,8 @@ def test_a_small_file_loads_moves_to_processed_and_publishes_artifacts(service: 
     assert {"medallion", "file-drop", "small"} <= set(run.tags)
     assert ledger(service, name) == [("loaded", 25, 25, str(run.id))]
     assert silver_rows_of(service, name) == 25
+    # The run was forked from the warm process, not started as a new Python importing Prefect again.
+    assert "Forking the warm process" in service.log() and "Opening process" not in service.log()
     # Prefect's own warnings about its runner and its deprecated loader are not printed on every run.
     assert "found in sys.modules" not in service.log()
     assert "load_flow_from_flow_run" not in service.log()
