@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -70,8 +71,10 @@ def build_enrichment(
     live: bool,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    file_ids: Sequence[str] | None = None,
 ) -> EnrichmentStats:
-    """Fill the rate, country and product dimensions for the keys silver lacks; recreate the enriched view.
+    """Fill the rate, country and product dimensions for the keys silver lacks (with `file_ids`, the keys of
+    those files' rows only: what a file run adds); recreate the enriched view.
 
     `live` asks the live APIs (the run mode decides); `clock` and `transport` stand in for time and the network in
     tests.
@@ -84,15 +87,15 @@ def build_enrichment(
     ensure_dimension_tables(connection)
     cache = ApiCache(connection, tuple(settings.secrets()))
     sources = enrichment_sources(cache, settings, live=live, now=now, clock=clock, transport=transport)
-    stats = EnrichmentStats(live=live, distinct_keys=distinct_key_counts(connection))
+    stats = EnrichmentStats(live=live, distinct_keys=distinct_key_counts(connection, file_ids))
     found: dict[str, list[Found[Any]]] = {}
     for dimension in DIMENSIONS:
-        keys = dimension.pending_keys(connection, now)
+        keys = dimension.pending_keys(connection, now, file_ids)
         lookup = sources[dimension.name].lookup(keys)
         stats.record(dimension.name, len(keys), lookup)
         found[dimension.name] = lookup.found
     publish_dimensions(connection, found, now)
-    stats.unmapped_countries = [item.country for item in unmapped_countries(connection)]
+    stats.unmapped_countries = [item.country for item in unmapped_countries(connection, file_ids)]
     stats.duration_s = round(time.perf_counter() - started, 3)
     logger.info("enrichment (%s): %s", "live" if live else "offline", stats.in_words())
     return stats

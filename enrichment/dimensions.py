@@ -69,6 +69,18 @@ LEFT JOIN enrichment.products AS p
 """
 
 
+_ALL_ROWS = "silver.transactions"
+_FILES_ROWS = "(SELECT * FROM silver.transactions WHERE list_contains($files, file_id))"
+
+
+def silver_rows(file_ids: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    """The silver rows an enrichment run looks at, as a relation and its parameters: all of silver, or a file
+    run's own rows (its keys are what it adds; the daily run refreshes what expired for everyone)."""
+    if file_ids is None:
+        return _ALL_ROWS, {}
+    return _FILES_ROWS, {"files": list(file_ids)}
+
+
 @dataclass(frozen=True)
 class Dimension(Generic[K]):
     """One enrichment table: the keys of silver it is missing, and how a run's records replace its rows."""
@@ -76,15 +88,20 @@ class Dimension(Generic[K]):
     name: str
     # The record's columns in the table's order; enriched_at and expires_at follow.
     columns: Mapping[str, pl.DataType | type[pl.DataType]]
-    # Distinct keys of silver with no row or an expired one; takes the run's moment.
+    # Distinct keys of the silver rows in `{rows}` with no row or an expired one, as of `$now`.
     pending_sql: str
     key_of: Callable[[tuple[Any, ...]], K]
     # The name the run's rows are registered under, and the statements that move them into the table.
     staged_as: str
     upsert_sql: tuple[str, ...]
 
-    def pending_keys(self, connection: duckdb.DuckDBPyConnection, now: datetime) -> list[K]:
-        return [self.key_of(row) for row in connection.execute(self.pending_sql, [now]).fetchall()]
+    def pending_keys(
+        self, connection: duckdb.DuckDBPyConnection, now: datetime, file_ids: Sequence[str] | None = None
+    ) -> list[K]:
+        """The keys to look up: of all of silver, or of the rows of the files `file_ids` names."""
+        rows, parameters = silver_rows(file_ids)
+        statement = self.pending_sql.format(rows=rows)
+        return [self.key_of(row) for row in connection.execute(statement, {**parameters, "now": now}).fetchall()]
 
     def frame(self, found: Sequence[Found[BaseModel]], now: datetime) -> pl.DataFrame:
         """The rows of the run's records, each stamped with the run's moment and its own expiry."""
@@ -106,11 +123,11 @@ RATES = Dimension[RateKey](
         **dict.fromkeys(("usd", "eur", "cad", "aud", "jpy"), pl.Float64),
         "source": pl.String,
     },
-    pending_sql="""SELECT DISTINCT s.currency, s.invoice_date FROM silver.transactions AS s
+    pending_sql="""SELECT DISTINCT s.currency, s.invoice_date FROM {rows} AS s
         WHERE s.currency IS NOT NULL AND s.invoice_date IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM enrichment.rates AS r
             WHERE r.currency = s.currency AND r.invoice_date = s.invoice_date
-            AND (r.expires_at IS NULL OR r.expires_at > ?))
+            AND (r.expires_at IS NULL OR r.expires_at > $now))
         ORDER BY 1, 2""",
     key_of=lambda row: RateKey(row[0], row[1]),
     staged_as="enrichment_new_rates",
@@ -123,10 +140,10 @@ _COUNTRY_TYPES.update(dict.fromkeys(("area", "lat", "lng"), pl.Float64))
 COUNTRIES = Dimension[str](
     name="countries",
     columns={name: _COUNTRY_TYPES.get(name, pl.String) for name in CountryRecord.model_fields},
-    pending_sql="""SELECT DISTINCT s.country FROM silver.transactions AS s
+    pending_sql="""SELECT DISTINCT s.country FROM {rows} AS s
         WHERE s.country IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM enrichment.countries AS c WHERE c.country = s.country
-            AND (c.expires_at IS NULL OR c.expires_at > ?))
+            AND (c.expires_at IS NULL OR c.expires_at > $now))
         ORDER BY 1""",
     key_of=lambda row: str(row[0]),
     staged_as="enrichment_new_countries",
@@ -145,12 +162,12 @@ PRODUCTS = Dimension[ProductKey](
         "tags": pl.List(pl.String),
         "source": pl.String,
     },
-    pending_sql="""SELECT DISTINCT s.stock_code, s.description FROM silver.transactions AS s
+    pending_sql="""SELECT DISTINCT s.stock_code, s.description FROM {rows} AS s
         WHERE NOT EXISTS (
             SELECT 1 FROM enrichment.products AS p
             WHERE p.stock_code IS NOT DISTINCT FROM s.stock_code
             AND p.description IS NOT DISTINCT FROM s.description
-            AND (p.expires_at IS NULL OR p.expires_at > ?))
+            AND (p.expires_at IS NULL OR p.expires_at > $now))
         ORDER BY 1, 2""",
     key_of=lambda row: ProductKey(row[0], row[1]),
     staged_as="enrichment_new_products",
@@ -196,26 +213,34 @@ def publish_dimensions(
             connection.unregister(name)
 
 
-def distinct_key_counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def distinct_key_counts(connection: duckdb.DuckDBPyConnection, file_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Distinct keys of each dimension in silver's rows (or the files' rows)."""
+    rows, parameters = silver_rows(file_ids)
     row = connection.execute(
-        """SELECT
-               (SELECT count(*) FROM (SELECT DISTINCT currency, invoice_date FROM silver.transactions
+        f"""WITH s AS (SELECT currency, invoice_date, country, stock_code, description FROM {rows})
+            SELECT
+               (SELECT count(*) FROM (SELECT DISTINCT currency, invoice_date FROM s
                                       WHERE currency IS NOT NULL AND invoice_date IS NOT NULL)),
-               (SELECT count(DISTINCT country) FROM silver.transactions),
-               (SELECT count(*) FROM (SELECT DISTINCT stock_code, description FROM silver.transactions))"""
+               (SELECT count(DISTINCT country) FROM s),
+               (SELECT count(*) FROM (SELECT DISTINCT stock_code, description FROM s))""",  # noqa: S608
+        parameters,
     ).fetchone()
     assert row is not None
     return {"rates": int(row[0]), "countries": int(row[1]), "products": int(row[2])}
 
 
-def unmapped_countries(connection: duckdb.DuckDBPyConnection) -> list[UnmappedCountry]:
-    """Countries of silver rows that have no ISO code, with their row counts and the reason."""
+def unmapped_countries(
+    connection: duckdb.DuckDBPyConnection, file_ids: Sequence[str] | None = None
+) -> list[UnmappedCountry]:
+    """Countries of silver rows (or the files' rows) that have no ISO code, with their row counts and the reason."""
     ensure_dimension_tables(connection)
+    relation, parameters = silver_rows(file_ids)
     rows = connection.execute(
-        """SELECT s.country, count(*) AS rows, any_value(c.unmapped_reason)
-           FROM silver.transactions AS s LEFT JOIN enrichment.countries AS c ON c.country = s.country
+        f"""SELECT s.country, count(*) AS rows, any_value(c.unmapped_reason)
+           FROM {relation} AS s LEFT JOIN enrichment.countries AS c ON c.country = s.country
            WHERE s.country IS NOT NULL AND c.iso2 IS NULL
-           GROUP BY s.country ORDER BY rows DESC, s.country"""
+           GROUP BY s.country ORDER BY rows DESC, s.country""",  # noqa: S608
+        parameters,
     ).fetchall()
     return [UnmappedCountry(country=row[0], rows=int(row[1]), reason=row[2]) for row in rows]
 

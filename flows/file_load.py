@@ -31,7 +31,7 @@ class Layers:
     bronze: Callable[[Warehouse, str, PipelineSettings], steps.BronzeReport]
     silver: Callable[[Warehouse, str, PipelineSettings], steps.SilverReport]
     quality: Callable[[Warehouse, str, QualityCounts, PipelineSettings], steps.QualityReport]
-    enrichment: Callable[[Warehouse, EnrichmentSettings, bool], EnrichmentStats]
+    enrichment: Callable[[Warehouse, EnrichmentSettings, bool, Sequence[str]], EnrichmentStats]
     gold: Callable[[Warehouse, PipelineSettings, Sequence[str]], GoldKpis]
     withdraw: Callable[[Warehouse, str, BaseException, PipelineSettings, bool], object]
 
@@ -185,9 +185,10 @@ def finish_files(
     takes each file back out of every layer (gold included) and is raised."""
     gold_moved = False
     try:
-        enrichment = layers.enrichment(warehouse, settings.enrichment, live)
+        file_ids = [file.bronze.file_id for file in staged]
+        enrichment = layers.enrichment(warehouse, settings.enrichment, live, file_ids)
         gold_moved = True
-        gold = layers.gold(warehouse, pipeline, [file.bronze.file_id for file in staged])
+        gold = layers.gold(warehouse, pipeline, file_ids)
     except Exception as error:
         for file in staged:
             layers.withdraw(warehouse, file.bronze.file_id, error, pipeline, gold_moved)

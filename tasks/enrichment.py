@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     Prefect 2 fails a cache hit whose result file is gone, so a key is offered only while the marker written
     beside the results by the last run is still there: wiping the result storage wipes the markers too.
     """
+    if parameters.get("file_ids") is not None:
+        return None  # a file run looks up its own rows' keys: new ones, nearly always
     warehouse: Warehouse = parameters["warehouse"]
     state = steps.enrichment_state(warehouse)
     if not state.complete:
@@ -50,11 +53,13 @@ def enrichment_cache_key(context: TaskRunContext | None, parameters: dict[str, A
     return key if _marker(key).exists() else None
 
 
-def enrichment_stats(warehouse: Warehouse, settings: EnrichmentSettings, live: bool) -> EnrichmentStats:
-    """Fill the rate, country and product dimensions and the enriched view; returns the lookup counts."""
-    stats = steps.enrich_silver(warehouse, settings, live=live)
-    state = steps.enrichment_state(warehouse)
-    if state.complete:
+def enrichment_stats(
+    warehouse: Warehouse, settings: EnrichmentSettings, live: bool, file_ids: Sequence[str] | None = None
+) -> EnrichmentStats:
+    """Fill the rate, country and product dimensions and the enriched view for the keys of all of silver, or of the
+    files `file_ids` names (a file run's); returns the lookup counts."""
+    stats = steps.enrich_silver(warehouse, settings, live=live, file_ids=file_ids)
+    if file_ids is None and (state := steps.enrichment_state(warehouse)).complete:
         marker = _marker(_state_key(warehouse, settings, live, state.fingerprint))
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()

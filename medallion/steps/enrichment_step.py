@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from enrichment.build import EnrichmentStats, build_enrichment
@@ -21,10 +22,13 @@ class EnrichmentState(NamedTuple):
         return not any(self.pending.values())
 
 
-def enrich_silver(warehouse: Warehouse, settings: EnrichmentSettings, *, live: bool) -> EnrichmentStats:
-    """Look up rates, country facts and categories for the keys silver lacks; returns the lookup counts."""
+def enrich_silver(
+    warehouse: Warehouse, settings: EnrichmentSettings, *, live: bool, file_ids: Sequence[str] | None = None
+) -> EnrichmentStats:
+    """Look up rates, country facts and categories for the keys silver lacks (with `file_ids`, the keys of those
+    files' rows only); returns the lookup counts."""
     with warehouse.connection() as connection:
-        return build_enrichment(connection, settings, live=live)
+        return build_enrichment(connection, settings, live=live, file_ids=file_ids)
 
 
 def enrichment_state(warehouse: Warehouse) -> EnrichmentState:

@@ -160,3 +160,16 @@ def test_run_against_a_server_failing_half_its_requests_loses_nothing(
     assert set(warehouse.execute("SELECT DISTINCT rate_source FROM silver.transactions_enriched").fetchall()) == {
         ("exchangerate_api",)
     }
+
+
+def test_a_file_run_looks_up_the_keys_of_its_own_rows_only(warehouse: duckdb.DuckDBPyConnection) -> None:
+    load_silver(warehouse, ROWS)
+    nothing = {"rates": 0, "countries": 0, "products": 0}
+    other = build_enrichment(warehouse, fast_settings(), live=False, file_ids=["a file with no silver rows"])
+    assert (other.distinct_keys, other.looked_up) == (nothing, nothing)
+    assert warehouse.execute("SELECT count(*) FROM enrichment.rates").fetchone() == (0,)
+
+    own = build_enrichment(warehouse, fast_settings(), live=False, file_ids=["file-1"])
+    assert own.distinct_keys == own.looked_up == {"rates": 4, "countries": 5, "products": 5}
+    assert own.unmapped_countries == ["Channel Islands", "Unspecified"]
+    assert build_enrichment(warehouse, fast_settings(), live=False).looked_up == nothing
