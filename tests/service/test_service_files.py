@@ -183,6 +183,16 @@ def test_a_bad_file_goes_to_errors_with_its_reason_and_is_not_retried(service: S
 
 def test_a_retryable_failure_is_retried_with_conservative_settings_and_then_loads(service: Service) -> None:
     name = "while the warehouse was busy.csv"
+    # Every earlier file run ended (so none holds the warehouse), then this test holds it as another process would.
+    wait_until(
+        lambda: all(
+            run.state is not None and run.state.is_final()
+            for run in service.flow_runs()
+            if run.parameters.get("path") or run.parameters.get("paths")
+        ),
+        RUN_DEADLINE_S,
+        "every earlier file run to end",
+    )
     reader = duckdb.connect(service.env["WAREHOUSE_PATH"])
     try:
         drop(service, name, csv_text(uci_rows(710000, 12)))
