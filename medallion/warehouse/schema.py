@@ -14,7 +14,7 @@ import duckdb
 
 from medallion import silver
 from medallion.warehouse.bronze import BRONZE_COLUMNS, bronze_table, refresh_bronze_view
-from medallion.warehouse.sql import now, scalar, transaction
+from medallion.warehouse.sql import now, scalar, table_name, transaction
 
 # Silver's rows as stored. What is the same for every row of a file (its id, name and currency) is in ops.files,
 # reached through a small file key, so the insert does not write it per row; `silver.transactions` has every column.
@@ -180,7 +180,7 @@ def _create_gold_state(connection: duckdb.DuckDBPyConnection) -> None:
     silver once."""
     connection.execute("CREATE SCHEMA IF NOT EXISTS gold_state")
     for name, columns in _GOLD_STATE_TABLES.items():
-        connection.execute(f"CREATE TABLE IF NOT EXISTS gold_state.{name} ({columns})")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {table_name('gold_state.' + name)} ({columns})")
     connection.execute(
         "INSERT INTO gold_state.meta SELECT false, NULL WHERE NOT EXISTS (SELECT 1 FROM gold_state.meta)"
     )

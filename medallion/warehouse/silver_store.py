@@ -19,7 +19,7 @@ from medallion.warehouse.bronze import bronze_source, bronze_table
 from medallion.warehouse.ledger import delete_file_silver, key_of_file
 from medallion.warehouse.quality_store import file_quality_counts, insert_quality
 from medallion.warehouse.schema import lines_table_sql, rejected_table_sql, stored_lines_columns
-from medallion.warehouse.sql import now, scalar, transaction
+from medallion.warehouse.sql import create_temp_table_as, now, scalar, table_name, transaction
 
 
 class FileSilver(BaseModel):
@@ -165,12 +165,9 @@ def _publish_file(
 def _stage_file_checks(connection: duckdb.DuckDBPyConnection, source: str, lines: str) -> int:
     """Make the file's tables of repeats, inconsistent invoices and the invoices silver has already (read before
     the file's own rows go in); returns the number of repeats."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {silver.DUPLICATES_TABLE} AS {silver.duplicates_sql(source)}")
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {silver.INCONSISTENT_TABLE} AS {silver.inconsistent_invoices_sql(source)}"
-    )
-    shared = overlaps.shared_invoices_sql(source, lines)
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {overlaps.SHARED_INVOICES_TABLE} AS {shared}")
+    create_temp_table_as(connection, silver.DUPLICATES_TABLE, silver.duplicates_sql(source))
+    create_temp_table_as(connection, silver.INCONSISTENT_TABLE, silver.inconsistent_invoices_sql(source))
+    create_temp_table_as(connection, overlaps.SHARED_INVOICES_TABLE, overlaps.shared_invoices_sql(source, lines))
     return int(scalar(connection, f"SELECT count(*) FROM {silver.DUPLICATES_TABLE}"))  # noqa: S608
 
 
@@ -190,13 +187,13 @@ def _set_aside_shared_lines(
         (overlaps.MATCHES_TABLE, overlaps.silver_matches_sql(lines)),
         (overlaps.SHARED_LINES_TABLE, overlaps.shared_lines_sql(lines)),
     ):
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {query}", {"file_key": key})
+        create_temp_table_as(connection, table, query, {"file_key": key})
     connection.execute(
         f"""DELETE FROM {lines} WHERE file_key = ?
             AND row_number IN (SELECT row_number FROM {overlaps.SHARED_LINES_TABLE} WHERE is_overlap)""",  # noqa: S608
         [key],
     )
-    connection.execute(f"INSERT INTO {silver.INCONSISTENT_TABLE} {overlaps.changed_invoices_sql()}")
+    connection.execute(f"INSERT INTO {table_name(silver.INCONSISTENT_TABLE)} {overlaps.changed_invoices_sql()}")
     shared, changed_rows, changed_invoices = connection.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE NOT is_overlap), count(DISTINCT invoice_no) FILTER (WHERE NOT
             is_overlap) FROM {overlaps.SHARED_LINES_TABLE}"""  # noqa: S608 - constant

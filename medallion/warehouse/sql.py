@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -9,6 +10,25 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+# A table name the code writes itself: `table` or `schema.table`, lower case, nothing else.
+_TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
+
+
+def table_name(name: str) -> str:
+    """`name`, once checked to be a plain table name; anything else (a quote, a space, a statement) is refused, so
+    a name can go into SQL text where a `?` parameter cannot."""
+    if not _TABLE_NAME.fullmatch(name):
+        raise ValueError(f"not a plain table name: {name!r}")
+    return name
+
+
+def create_temp_table_as(
+    connection: duckdb.DuckDBPyConnection, name: str, query: str, parameters: object = None
+) -> None:
+    """`CREATE OR REPLACE TEMP TABLE name AS query`: `query` is SQL the code builds from its own constants, its
+    values passed as `parameters`."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {table_name(name)} AS {query}", parameters)
 
 
 def now() -> datetime:
