@@ -23,20 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the scratch service lives with the service tests
 
-from tests.service.scratch import scratch_environment, start_scratch_service  # noqa: E402
+from tests.service.scratch import scratch_environment, start_scratch_service, wait_for  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "online_retail_sample.csv"
 DEFAULT_ROWS = 40
-
-
-def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval_s)
-    raise TimeoutError(f"gave up after {timeout_s:.0f} s waiting for {what}")
 
 
 def _runs(api_url: str) -> list[Any]:
@@ -79,7 +69,9 @@ def measure_burst(files: int, rows: int = DEFAULT_ROWS, keep: bool = False) -> d
     log_path = root / "service.log"
     process = start_scratch_service(env, log_path)
     try:
-        _wait(lambda: "watching " in log_path.read_text(errors="replace") or process.poll() is not None, 180, "start")
+        wait_for(
+            lambda: "watching " in log_path.read_text(errors="replace") or process.poll() is not None, 180, "start"
+        )
         if process.poll() is not None:
             raise RuntimeError("the service did not start:\n" + log_path.read_text(errors="replace")[-2000:])
         names = [f"burst {index:03d}.csv" for index in range(files)]
@@ -88,14 +80,14 @@ def measure_burst(files: int, rows: int = DEFAULT_ROWS, keep: bool = False) -> d
         *contents, warm_up = _slices(files + 1, rows)
         (outbox / "warm-up.csv").write_bytes(warm_up)
         (outbox / "warm-up.csv").rename(raw / "warm-up.csv")
-        _wait(lambda: _settled(api_url, ["warm-up.csv"], processed, errors), 300, "the warm-up file", 0.2)
+        wait_for(lambda: _settled(api_url, ["warm-up.csv"], processed, errors), 300, "the warm-up file", 0.2)
         for name, content in zip(names, contents, strict=True):
             (outbox / name).write_bytes(content)
         started = time.monotonic()
         for name in names:
             (outbox / name).rename(raw / name)
 
-        runs = _wait(lambda: _settled(api_url, names, processed, errors), 900, "every file settled", 0.2)
+        runs = wait_for(lambda: _settled(api_url, names, processed, errors), 900, "every file settled", 0.2)
         seconds = time.monotonic() - started
         return {
             "files": files,

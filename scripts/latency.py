@@ -34,19 +34,10 @@ from tests.service.scratch import (  # noqa: E402
     query_warehouse,
     scratch_environment,
     start_scratch_service,
+    wait_for,
 )
 
 DEFAULT_FILE = ROOT / "data" / "sample" / "online_retail_sample.csv"
-
-
-def _wait(condition: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval_s)
-    raise TimeoutError(f"gave up after {timeout_s:.0f} s waiting for {what}")
 
 
 class ScratchService:
@@ -64,7 +55,7 @@ class ScratchService:
 
     def start(self) -> None:
         process = self.process = start_scratch_service(self.env, self.log_path)
-        _wait(lambda: "watching " in self.log() or process.poll() is not None, 180, "the service")
+        wait_for(lambda: "watching " in self.log() or process.poll() is not None, 180, "the service")
         if process.poll() is not None:
             raise RuntimeError("the service did not start:\n" + self.log()[-2000:])
 
@@ -161,8 +152,8 @@ def _timed_drops(service: ScratchService, file: Path, base: bytes, drops: int) -
     for index in range(drops + 1):
         name = f"drop {index:02d}{''.join(file.suffixes)}"
         dropped_at[name] = service.drop(name, _variant(base, index))
-        _wait(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
-        _wait(lambda: service.idle(), 120, "the run's process to exit", 0.2)
+        wait_for(lambda name=name: name in service.processed_names(), 600, f"{name} to load", 0.1)
+        wait_for(lambda: service.idle(), 120, "the run's process to exit", 0.2)
     runs = {name: run for run in service.runs() for name in _file_names(run)}
     finished = _ledger_finished(service)
     timed = [name for name in dropped_at if not name.startswith("drop 00")]
@@ -178,7 +169,7 @@ def _burst(service: ScratchService, base: bytes, burst: int, burst_rows: int) ->
     burst_started = time.time()
     for index, name in enumerate(burst_names):
         (service.raw / name).write_bytes(_variant(_slice(base, index, burst_rows), 100000 + index))
-    _wait(
+    wait_for(
         lambda: set(burst_names) <= service.processed_names() | _errored(service, burst_names),
         1800,
         "the burst",
@@ -189,7 +180,7 @@ def _burst(service: ScratchService, base: bytes, burst: int, burst_rows: int) ->
     def burst_runs() -> list[Any]:
         return [run for run in service.runs() if set(_file_names(run)) & set(burst_names)]
 
-    _wait(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
+    wait_for(lambda: all(run.state and run.state.is_final() for run in burst_runs()), 300, "the burst runs to end", 1)
     not_completed = sorted(
         name
         for run in burst_runs()

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .scratch import descendant_pids, query_warehouse, scratch_environment, start_scratch_service
+from .scratch import descendant_pids, query_warehouse, scratch_environment, start_scratch_service, wait_for
 
 T = TypeVar("T")
 UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
@@ -136,13 +135,11 @@ class Service:
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval_s)
-    raise AssertionError(f"gave up after {timeout_s:.0f} s waiting for {what}")
+    """`wait_for`, failing the test (an AssertionError) when it gives up."""
+    try:
+        return wait_for(condition, timeout_s, what, interval_s)
+    except TimeoutError as error:
+        raise AssertionError(str(error)) from None
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A self-contained `medallion up` on a scratch folder, for the service tests and scripts/latency.py."""
+"""A self-contained `medallion up` on a scratch folder, for the service tests and the scripts that measure it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,18 @@ from medallion.settings import load_settings
 from medallion.warehouse import Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
+    """The first true value of `condition`, asked every `interval_s`; TimeoutError naming `what` after
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval_s)
+    raise TimeoutError(f"gave up after {timeout_s:.0f} s waiting for {what}")
 
 
 def free_port() -> int:
