@@ -529,3 +529,11 @@ def test_a_read_only_warehouse_reads_without_migrating(tmp_path: Path) -> None:
             connection.execute("CREATE TABLE ops.written (x INTEGER)")
     assert read == [(2,)]
     assert version == 0
+
+
+def test_a_table_name_put_into_sql_text_is_a_plain_name() -> None:
+    assert sql.table_name("gold_state.files") == "gold_state.files"
+    assert sql.table_name("silver_duplicates") == "silver_duplicates"
+    for hostile in ('x"; DROP TABLE ops.files; --', "a b", "Files", "a.b.c", ""):
+        with pytest.raises(ValueError, match="not a plain table name"):
+            sql.table_name(hostile)
