@@ -191,6 +191,10 @@ TAG_WORDS: dict[str, str] = {
     **dict.fromkeys("HANGING".split(), "hanging"),
 }
 
+# The marker as a whole run of letters; the substring test first, since most descriptions hold no marker at all.
+_BRAND_PATTERNS = tuple(
+    (marker, re.compile(rf"(?<![A-Z]){re.escape(marker)}(?![A-Z])"), brand) for marker, brand in BRANDS.items()
+)
 _TOKEN = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
 _SET_OF = re.compile(r"\b(?:SET|PACK|BOX)\s*(?:/|OF)?\s*\d+\b|\b\d+\s+(?:PIECE|PC)S?\b")
 _MAX_PHRASE_WORDS = max(len(phrase.split()) for phrase in PHRASES)
@@ -243,8 +247,8 @@ def _category_from(words: list[str]) -> str | None:
 
 
 def _brand_of(text: str) -> str | None:
-    for marker, brand in BRANDS.items():
-        if re.search(rf"(?<![A-Z]){re.escape(marker)}(?![A-Z])", text):
+    for marker, pattern, brand in _BRAND_PATTERNS:
+        if marker in text and pattern.search(text):
             return brand
     return None
 

@@ -51,6 +51,21 @@ def test_brand_seasonal_complexity_and_tags() -> None:
     assert (plain.brand, plain.is_seasonal, plain.complexity) == (None, False, 1)
 
 
+@pytest.mark.parametrize(
+    ("description", "brand"),
+    [
+        ("STRAWBERRY CERAMIC TRINKET BOX", "Strawberry"),
+        ("STRAWBERRY-SHAPED CANDLE", "Strawberry"),  # a hyphen ends the marker's letters
+        ("SUPERSTRAWBERRY CANDLE", None),  # inside a longer run of letters
+        ("STRAWBERRYS CANDLE", None),
+        ("RED RETROSPOT STRAWBERRY BAG", "Retrospot"),  # the first brand in the list wins, not the first in the text
+        ("CHARLIE AND LOLA TOY", "Charlie & Lola"),
+    ],
+)
+def test_a_brand_is_its_marker_as_a_whole_run_of_letters(description: str, brand: str | None) -> None:
+    assert categorise("1", description).brand == brand
+
+
 def test_related_terms_give_an_uncategorised_product_a_category() -> None:
     record = categorise("23343", "NINJA RABBIT PINK")
     assert (record.category, record.head_term) == ("other", "rabbit")
