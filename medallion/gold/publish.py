@@ -9,9 +9,8 @@ from typing import Any
 
 import duckdb
 
-from medallion.gold import state, totals
+from medallion.gold import state, top_products, totals
 from medallion.gold.tables import gold_kpis, publish_tables
-from medallion.gold.top_products import refresh_top_product_lines
 from medallion.warehouse.sql import transaction
 
 
@@ -57,7 +56,7 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], 
     the gold tables."""
     lines = state.selection(connection, every_file=rebuild)
     _refresh_base(connection, lines)
-    refresh_top_product_lines(connection, lines, parameters["top_n"])
+    top_products.refresh_top_products(connection, lines, parameters["top_n"])
     enriched = state.has_enriched_view(connection)
     if enriched:
         _refresh_enriched(connection)
@@ -65,7 +64,7 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], 
     publish_tables(connection, parameters, enriched=enriched)
     for name in totals.TEMPORARY_VIEWS:
         connection.execute(f"DROP VIEW IF EXISTS {name}")
-    for name in (*totals.TEMPORARY_TABLES, state.ENRICHED_LINES, state.REFRESH):
+    for name in (*totals.TEMPORARY_TABLES, *top_products.TEMPORARY_TABLES, state.ENRICHED_LINES, state.REFRESH):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 

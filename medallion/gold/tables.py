@@ -24,30 +24,22 @@ GOLD_SQL: dict[str, str] = {
         CREATE OR REPLACE TABLE gold.sales_by_month AS
         SELECT year, month, make_date(year, month, 1) AS month_start, {_MEASURES} FROM gold_state.month_totals
         ORDER BY year, month""",  # noqa: S608 - built from constant fragments only
-    # Ranking needs only each product's sums; the top products' distinct invoices and customers are counted over
-    # their lines, which the state holds for them alone.
+    # Ranking needs only each product's sums; the top products' distinct invoices and customers are kept for them
+    # alone (medallion/gold/top_products.py).
     "top_products": """
         CREATE OR REPLACE TABLE gold.top_products AS
         WITH ranked AS (
             SELECT row_number() OVER (ORDER BY amount DESC, stock_code) AS rank, stock_code,
                    amount::DOUBLE AS net_revenue, quantity::BIGINT AS quantity
             FROM gold_state.product_totals QUALIFY rank <= $top_n),
-        sales AS (SELECT * FROM gold_state.top_product_lines WHERE stock_code IN (SELECT stock_code FROM ranked)),
-        invoices AS (
-            SELECT stock_code, count(*) AS invoices
-            FROM (SELECT DISTINCT stock_code, invoice_no FROM sales WHERE NOT is_cancellation) GROUP BY stock_code),
-        customers AS (
-            SELECT stock_code, count(*) AS customers
-            FROM (SELECT DISTINCT stock_code, customer_id FROM sales WHERE customer_id IS NOT NULL)
-            GROUP BY stock_code),
         -- The description on most of the product's rows, the smallest on a tie, so two builds read the same.
         descriptions AS (
             SELECT stock_code, first(description ORDER BY rows DESC, description) AS description
             FROM gold_state.description_totals WHERE stock_code IN (SELECT stock_code FROM ranked)
             GROUP BY stock_code)
-        SELECT rank, stock_code, description, net_revenue, quantity, coalesce(invoices, 0) AS invoices,
-               coalesce(customers, 0) AS customers
-        FROM ranked LEFT JOIN invoices USING (stock_code) LEFT JOIN customers USING (stock_code)
+        SELECT rank, stock_code, description, net_revenue, quantity, coalesce(c.invoices, 0) AS invoices,
+               coalesce(c.customers, 0) AS customers
+        FROM ranked LEFT JOIN gold_state.top_product_counts AS c USING (stock_code)
              LEFT JOIN descriptions USING (stock_code)
         ORDER BY rank""",
     "top_customers": """

@@ -165,7 +165,8 @@ _GOLD_STATE_TABLES = {
     "product_totals": "stock_code VARCHAR NOT NULL, amount DECIMAL(38, 2) NOT NULL, quantity HUGEINT NOT NULL, "
     "rows BIGINT NOT NULL",
     "description_totals": "stock_code VARCHAR NOT NULL, description VARCHAR NOT NULL, rows BIGINT NOT NULL",
-    # Every product line's invoice and customer, for the top products only: their distinct counts.
+    # Every product line's invoice and customer, for the top products only: what moving their distinct counts
+    # (`top_product_counts`, migration 8) looks up.
     "top_product_lines": """file_key INTEGER NOT NULL, stock_code VARCHAR NOT NULL, invoice_no VARCHAR NOT NULL,
         customer_id VARCHAR, is_cancellation BOOLEAN NOT NULL""",
     # The enrichment dimensions' values the enriched state was built with, to find the files a change touches.
@@ -200,6 +201,21 @@ def _count_overlaps(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute("UPDATE ops.files SET overlap_rows = 0, changed_invoices = 0 WHERE silver_rows IS NOT NULL")
 
 
+def _count_top_products(connection: duckdb.DuckDBPyConnection) -> None:
+    """Gold keeps the top products' distinct invoices and customers as counts, moved by each refresh, instead of
+    counting their lines on every run; the products it holds lines of are counted once here."""
+    connection.execute(
+        """CREATE TABLE IF NOT EXISTS gold_state.top_product_counts (
+               stock_code VARCHAR NOT NULL, invoices BIGINT NOT NULL, customers BIGINT NOT NULL)"""
+    )
+    connection.execute(
+        """INSERT INTO gold_state.top_product_counts
+           SELECT stock_code, count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation),
+                  count(DISTINCT customer_id)
+           FROM gold_state.top_product_lines GROUP BY stock_code"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _create_tables),
     Migration(2, "layouts of unversioned releases", _upgrade_unversioned_layouts),
@@ -208,6 +224,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "gold state", _create_gold_state),
     Migration(6, "bronze source sheets", _show_source_sheets),
     Migration(7, "overlap counts", _count_overlaps),
+    Migration(8, "top product counts", _count_top_products),
 )
 
 
