@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -36,7 +37,7 @@ class Submitter:
     def __init__(
         self, stop: threading.Event, status: WatcherStatus, busy_requeue_s: float = 3.0, poll_s: float = 0.5
     ) -> None:
-        self._queue: queue.Queue[Submission] = queue.Queue()
+        self._queue: queue.Queue[tuple[Submission, ...]] = queue.Queue()
         self._stop = stop
         self._status = status
         self._busy_requeue_s = busy_requeue_s
@@ -48,10 +49,17 @@ class Submitter:
 
     def put(self, submission: Submission, why: str | None = None) -> None:
         """Queue a submission; `why` is what the watcher's status page says about it (nothing for a re-check)."""
-        if why is not None:
-            for member in submission.files():
-                self._status.queued(member, why)
-        self._queue.put(submission)
+        self.put_together([(submission, why)])
+
+    def put_together(self, submissions: Sequence[tuple[Submission, str | None]]) -> None:
+        """Queue submissions (each with its `why`) as one item, so this thread takes them all at once: drops found
+        settled together go into one run, never split by this thread waking up between two of them."""
+        for submission, why in submissions:
+            if why is not None:
+                for member in submission.files():
+                    self._status.queued(member, why)
+        if submissions:
+            self._queue.put(tuple(submission for submission, _ in submissions))
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -65,12 +73,12 @@ class Submitter:
     def _take_queued(self) -> None:
         """Everything queued: file drops held for the next file-drop run, any other run submitted now."""
         try:
-            taken = [self._queue.get(timeout=0.1 if self._held else 0.2)]
+            taken = list(self._queue.get(timeout=0.1 if self._held else 0.2))
         except queue.Empty:
             return
         while True:
             try:
-                taken.append(self._queue.get_nowait())
+                taken += self._queue.get_nowait()
             except queue.Empty:
                 break
         for submission in taken:
@@ -241,6 +249,7 @@ class FolderWatcher:
 
     def _check_pending(self) -> None:
         now = time.monotonic()
+        settled: list[tuple[Submission, str | None]] = []
         for path, seen in list(self._pending.items()):
             try:
                 status = path.stat()
@@ -262,17 +271,20 @@ class FolderWatcher:
             if self._submitted.get(path) == (status.st_size, status.st_mtime_ns):
                 continue
             self._submitted[path] = (status.st_size, status.st_mtime_ns)
-            self._queue_file(path, status.st_size, (status.st_size, status.st_mtime_ns))
+            submission = self._file_submission(path, status.st_size, (status.st_size, status.st_mtime_ns))
+            if submission is not None:
+                settled.append((submission, f"stopped growing at {status.st_size:,} bytes"))
+        self._submitter.put_together(settled)
         self._status.settling(path.name for path in self._pending)
 
-    def _queue_file(self, path: Path, size: int, signature: tuple[int, int]) -> None:
+    def _file_submission(self, path: Path, size: int, signature: tuple[int, int]) -> Submission | None:
         try:
             sha256 = lifecycle.content_sha256(path)
         except FileNotFoundError:
-            return
+            return None
         submission = file_submission(path, size, sha256, self._pipeline, signature)
         logger.info("%r stopped growing at %s bytes: queued for %s", path.name, f"{size:,}", submission.deployment)
-        self._submitter.put(submission, f"stopped growing at {size:,} bytes")
+        return submission
 
 
 class ErrorWatcher:

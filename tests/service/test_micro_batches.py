@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from deployments import watcher
 from deployments.routing import batched, file_submission, retry_submission
 from deployments.watcher_status import WatcherStatus
 from medallion.settings import Settings
@@ -68,6 +72,35 @@ def test_the_status_page_says_each_file_was_submitted_in_a_batch_run(settings: S
     seen = {(sighting.file_name, sighting.what, sighting.flow_run_id) for sighting in snapshot.last_seen[:2]}
     what = "submitted in a batch of 2 to `medallion/file-drop`"
     assert seen == {("march.csv", what, "0123456789abcdef"), ("april.csv", what, "0123456789abcdef")}
+
+
+def test_files_found_settled_together_reach_the_submitter_as_one_item(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The submitter's thread wakes on the first item it is handed: files it were handed one by one could go into
+    # a run of one file and a run of the rest.
+    clock = [1000.0]
+    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
+    raw = settings.pipeline.raw_data_path.resolve()
+    stop = threading.Event()
+    status = WatcherStatus(raw)
+    submitter = watcher.Submitter(stop, status)
+    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, status)
+    names = [f"burst {index}.csv" for index in range(5)]
+    for index, name in enumerate(names):
+        (raw / name).write_text(csv_text(uci_rows(970000 + index * 10, 3)), encoding="utf-8")
+        folder_watcher._consider(raw / name)
+    assert submitter._queue.empty(), "nothing is queued before the files have stopped growing"
+
+    clock[0] += settings.service.watch_stable_seconds + 0.1
+    folder_watcher._check_pending()
+
+    item = submitter._queue.get_nowait()
+    assert submitter._queue.empty()
+    assert sorted(submission.path.name for submission in item) == names
+    batch = batched(item)
+    assert batch is not None and batch.run_name == f"file-drop: 5 files ({item[0].path.name}, ...)"
+    assert {sighting.file_name for sighting in status.snapshot().waiting} == set(names)
 
 
 def test_an_error_retry_is_never_batched(settings: Settings) -> None:
