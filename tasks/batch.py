@@ -1,8 +1,9 @@
-"""The files of a batch run: each through bronze, silver and quality as one task, then enrichment and gold once for
-all of them, then each moved to processed or errors (with the sidecar) with its summary artifact.
+"""The files of a batch run: all of a round through bronze, silver and quality in one task (each file in its own
+transactions), then enrichment and gold once for all of them, then each moved to processed or errors (with the
+sidecar) with its summary artifact.
 
-A task costs Prefect a fixed fraction of a second and moving gold a few more, so a batch pays each once per file
-or once per batch rather than once per layer and file; a file's failure is its own outcome, never the batch's.
+A task costs Prefect a fixed fraction of a second and moving gold a few more, so a batch pays each once per round
+rather than once per layer and file; a file's failure is its own outcome, never the batch's.
 """
 
 from __future__ import annotations
@@ -41,17 +42,23 @@ class BatchEntry:
     error: BaseException | None = None
 
 
-@task(name="stage-file")
-def staged_file(
-    warehouse: Warehouse, path: str, settings: Settings, mode: RunMode, batch_rows: int | None
-) -> BatchEntry:
-    """One file of the batch through bronze, silver and quality in the batch's open warehouse; a refusal or any
-    other failure is kept with the entry (the file already taken back out), so the batch goes on."""
+@task(name="stage-files")
+def staged_files(warehouse: Warehouse, paths: list[str], pipeline: PipelineSettings) -> list[BatchEntry]:
+    """The files of a round one after another through bronze, silver and quality in the batch's open warehouse, in
+    one task: a task's bookkeeping would cost a tiny file more than its load."""
+    return [staged_entry(warehouse, path, pipeline) for path in paths]
+
+
+def staged_entry(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> BatchEntry:
+    """One file through bronze, silver and quality; a refusal or any other failure is kept with the entry (the file
+    already taken back out), so the batch goes on."""
     entry = BatchEntry(path=path, signature=file_signature(Path(path)))
     try:
-        outcome = stage_file(warehouse, path, mode.pipeline(settings.pipeline, batch_rows), LAYER_STEPS)
+        outcome = stage_file(warehouse, path, pipeline, LAYER_STEPS)
     except Exception as error:
-        if not is_refusal(error):
+        if is_refusal(error):
+            get_run_logger().info("%s refused: %s", printable(Path(path).name), failure_text(error))
+        else:
             get_run_logger().exception("%s failed", printable(Path(path).name))
         entry.error = error
         return entry
@@ -77,7 +84,7 @@ def batch_files(
     live = mode.live_lookups(settings.enrichment, enable_external_enrichment)
     entries: list[BatchEntry] = []
     for round_paths in content_rounds(paths):
-        staging = [staged_file(warehouse, path, settings, mode, batch_rows) for path in round_paths]
+        staging = staged_files(warehouse, round_paths, pipeline)
         _finish(warehouse, [entry for entry in staging if entry.staged is not None], settings, pipeline, live)
         entries += staging
     ledger_snapshot(warehouse, pipeline)

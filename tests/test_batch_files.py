@@ -12,7 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import write_csv
-from prefect import flow
+from prefect import flow, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from test_gold_incremental import APRIL, FEBRUARY, JANUARY, MARCH_FIRST, differences
 
 from deployments.reporting import BatchFile
@@ -109,6 +110,27 @@ def test_a_batch_gives_the_warehouse_of_its_files_loaded_one_run_at_a_time(tmp_p
     assert _query(batched, ledger) == _query(single, ledger)
     silver = "SELECT count(*), sum(quantity * unit_price) FROM silver.transactions"
     assert _query(batched, silver) == _query(single, silver)
+
+
+def test_the_files_of_a_round_are_staged_in_one_task(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+
+    @flow
+    def batch_run() -> list[BatchFile]:
+        with Warehouse(settings.pipeline) as warehouse:
+            paths = [str(path) for path in _drop_files(settings.pipeline.raw_data_path)]
+            return batch.batch_files(warehouse, paths, settings, RunMode.STANDARD, None, None, 1)
+
+    state = batch_run(return_state=True)
+
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    staging = sorted(run.name for run in task_runs if run.name.startswith("stage-"))
+    # Two rounds: the repeat of January's content is staged once January is loaded.
+    assert staging == ["stage-files-0", "stage-files-1"]
+    assert [item.failure is None for item in state.result()] == [True, True, False, True, True, True]
 
 
 def test_a_failing_gold_step_sends_every_staged_file_to_errors_and_leaves_the_warehouse(
