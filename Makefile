@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 # Two pytest-xdist workers (the machine has two cores); tests of one shared service stay on one worker.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lock check-lock run test up bench scale lint clean browser screenshots
+.PHONY: install lock check-lock run test up bench scale verify-monthly lint clean browser screenshots
 
 # uv itself comes from the lock, installed by the venv's own pip; an existing venv is kept as it is.
 $(UV):
@@ -73,6 +73,10 @@ bench: $(STAMP)
 # machine. SCALE_ARGS=--quick tries it out, SCALE_ARGS=--with-100x adds the 100x warehouse.
 scale: $(STAMP)
 	$(BIN)/python scripts/scale.py $(SCALE_ARGS)
+
+# The real set loaded month by month, then rebuilt from bronze: the same silver and gold both ways (2 minutes).
+verify-monthly: $(STAMP)
+	$(BIN)/python scripts/verify_monthly.py ../shared/data/online_retail_uci.parquet
 
 # Every check runs and reports before lint fails, so one run lists everything to mend.
 lint: $(STAMP)

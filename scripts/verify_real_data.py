@@ -25,7 +25,12 @@ LAYOUT = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "U
 
 
 def write_layout(parquet: Path, target: Path, layout: str) -> None:
-    frame = pl.read_parquet(parquet).with_columns(
+    write_frame(pl.read_parquet(parquet), target, layout)
+
+
+def write_frame(frame: pl.DataFrame, target: Path, layout: str) -> None:
+    """Rows of the real set as a CSV in the layout: `nan` descriptions missing, dates as the layout writes them."""
+    frame = frame.with_columns(
         pl.when(pl.col("Description") == "nan").then(None).otherwise(pl.col("Description")).alias("Description")
     )
     if layout == "retail_ii":
