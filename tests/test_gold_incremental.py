@@ -321,3 +321,36 @@ def test_a_failed_file_takes_its_rows_out_of_gold(tmp_path: Path) -> None:
                 assert differences(connection, name, before[name]) == (0, 0), name
     finally:
         incremental.close()
+
+
+def test_a_warehouse_migrated_to_top_product_counts_moves_them_as_one_built_with_them(tmp_path: Path) -> None:
+    # A warehouse of the previous schema held the top products' lines without their counts; migration 8 counts them
+    # from those lines, and the next months move them as in a warehouse that always had them.
+    paths = [
+        write_csv(tmp_path / "drop" / name, *lines)
+        for name, lines in (("jan.csv", JANUARY), ("feb.csv", FEBRUARY), ("mar.csv", MARCH_FIRST), ("apr.csv", APRIL))
+    ]
+    migrated = Loader(_settings(tmp_path / "migrated"), incremental=True)
+    always = Loader(_settings(tmp_path / "always"), incremental=True)
+    try:
+        for path in paths[:2]:
+            migrated.load(path)
+            always.load(path)
+        with migrated.warehouse.connection() as connection:
+            connection.execute("DROP TABLE gold_state.top_product_counts")
+            connection.execute("DELETE FROM ops.schema_version WHERE version = 8")
+        migrated.close()
+        with migrated.warehouse.connection() as connection:
+            assert connection.execute("SELECT max(version) FROM ops.schema_version").fetchone() == (8,)
+            assert _state_rows(connection, "top_product_counts")
+            with always.warehouse.connection() as other:
+                assert _state_rows(connection, "top_product_counts") == _state_rows(other, "top_product_counts")
+        for path in paths[2:]:
+            migrated.load(path)
+            always.load(path)
+        assert_same_gold(migrated, always)
+        with migrated.warehouse.connection() as connection:
+            assert_top_product_counts_match_silver(connection)
+    finally:
+        migrated.close()
+        always.close()
