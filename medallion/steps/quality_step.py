@@ -27,10 +27,14 @@ def score_quality(
     threshold = pipeline.quality_alert_threshold
     file_scores = quality.quality_scores(counts, pipeline.quality_weights)
     with warehouse.connection() as connection:
-        quality_store.record_quality(
-            connection, scope="file", file_id=file_id, counts=counts, scores=file_scores, threshold=threshold
+        dataset_scores = quality_store.record_file_and_dataset_quality(
+            connection,
+            file_id=file_id,
+            counts=counts,
+            scores=file_scores,
+            threshold=threshold,
+            weights=pipeline.quality_weights,
         )
-        dataset_scores = _dataset_scores(connection, pipeline)
     return QualityReport(file=file_scores, dataset=dataset_scores, threshold=threshold)
 
 

@@ -8,7 +8,7 @@ from medallion import quality, silver
 from medallion import silver_overlaps as overlaps
 from medallion.quality import QualityCounts, QualityScores
 from medallion.warehouse.bronze import bronze_table
-from medallion.warehouse.sql import first_row, now, transaction
+from medallion.warehouse.sql import first_row, now, scalar, transaction
 
 _OUTSIDE_SILVER_TABLE = "file_outside_silver"
 _COUNT_NAMES = ("rows", "cells", "filled_cells", "valid_rows", "unique_rows", "checked_rows", "consistent_rows")
@@ -27,24 +27,27 @@ def file_quality_counts(
     rows silver left out (rejected rows in `rejected_table`, repeats and overlaps) typed again. Needs silver's
     per-file tables of repeats, inconsistent invoices and shared lines; the table names are the caller's
     constants."""
-    connection.execute(
+    outside_rows = scalar(
+        connection,
         f"""CREATE OR REPLACE TEMP TABLE {_OUTSIDE_SILVER_TABLE} AS
             SELECT row_number FROM {silver.DUPLICATES_TABLE}
             UNION ALL SELECT row_number FROM {rejected_table} WHERE file_id = ?
             UNION ALL SELECT row_number FROM {overlaps.SHARED_LINES_TABLE} WHERE is_overlap""",  # noqa: S608
         [file_id],
     )
-    outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
-                   WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
     rows = [
-        first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {},
         first_row(
             connection,
             quality.silver_quality_sql(f"({silver.with_derived_columns(lines_table)})"),
             {"file_key": key},
         )
-        or {},
+        or {}
     ]
+    if outside_rows:
+        # Typing rows again is the costly part of a small file's counts; a file whose rows are all in silver needs none.
+        outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
+                       WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
+        rows.append(first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {})
     return quality.counts_of(rows, duplicate_rows)
 
 
@@ -62,6 +65,26 @@ def record_quality(
         if scope == "file":
             connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
         insert_quality(connection, scope, file_id, counts, scores, threshold)
+
+
+def record_file_and_dataset_quality(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    file_id: str,
+    counts: QualityCounts,
+    scores: QualityScores,
+    threshold: float,
+    weights: dict[str, float],
+) -> QualityScores:
+    """Store the file's measurement (replacing its previous one) and the whole dataset's measured with it, in one
+    transaction; returns the dataset's scores."""
+    with transaction(connection):
+        connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
+        insert_quality(connection, "file", file_id, counts, scores, threshold)
+        dataset_counts = live_quality_counts(connection)
+        dataset_scores = quality.quality_scores(dataset_counts, weights)
+        insert_quality(connection, "dataset", None, dataset_counts, dataset_scores, threshold)
+    return dataset_scores
 
 
 def insert_quality(
