@@ -68,12 +68,14 @@ def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str, line
         (BY_CUSTOMER, "customer_id", "customer_id IS NOT NULL"),
     ):
         # The rows as they were are kept before the state changes; the rows as they are come from them and the
-        # new rows, so neither the state nor the new rows are copied again.
+        # new rows, so neither the state nor the new rows are copied again. The rows are found by their ids in a
+        # scan of one column, and only they are read whole: the state holds every invoice of the warehouse.
         connection.execute(
             f"""CREATE OR REPLACE TEMP TABLE {signed}_before AS
-                SELECT * FROM gold_state.{state} WHERE {item} IN (
-                    SELECT {item} FROM gold_state.{state} WHERE {_IN_REFRESH} AND {present}
-                    UNION SELECT {item} FROM {_NEW} WHERE {present})"""  # noqa: S608 - constants
+                SELECT * FROM gold_state.{state} WHERE rowid IN (
+                    SELECT rowid FROM gold_state.{state} WHERE {item} IN (
+                        SELECT {item} FROM gold_state.{state} WHERE {_IN_REFRESH} AND {present}
+                        UNION SELECT {item} FROM {_NEW} WHERE {present}))"""  # noqa: S608 - constants
         )
         connection.execute(
             f"""CREATE OR REPLACE TEMP VIEW {signed} AS
