@@ -8,6 +8,7 @@ rather than once per layer and file; a file's failure is its own outcome, never 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from medallion.errors import is_refusal
 from medallion.names import printable
 from medallion.runs import RunMode, RunSummary
 from medallion.settings import PipelineSettings, Settings
+from medallion.steps.bronze_step import publish_bronze_view
 from medallion.steps.run_step import failure_text, ledger_snapshot
 from medallion.warehouse import Warehouse
 from tasks import layers as layer_steps
@@ -29,6 +31,8 @@ from tasks.service import errored_file, processed_file
 
 # Enrichment and gold as the tasks a single file's run has (cached, retried); the rest as plain logged steps.
 _FINISH_LAYERS = replace(LAYER_STEPS, enrichment=enrichment_layer, gold=layer_steps.gold_layer)
+# Rebuilding `bronze.transactions` reads every file's table, so a round publishes it once, after all its files.
+_STAGE_LAYERS = replace(LAYER_STEPS, bronze=functools.partial(layer_steps.bronze_report, refresh_view=False))
 
 
 @dataclass
@@ -45,8 +49,18 @@ class BatchEntry:
 @task(name="stage-files")
 def staged_files(warehouse: Warehouse, paths: list[str], pipeline: PipelineSettings) -> list[BatchEntry]:
     """The files of a round one after another through bronze, silver and quality in the batch's open warehouse, in
-    one task: a task's bookkeeping would cost a tiny file more than its load."""
-    return [staged_entry(warehouse, path, pipeline) for path in paths]
+    one task (a task's bookkeeping would cost a tiny file more than its load), then `bronze.transactions` over them.
+    Should that view fail, each staged file is taken back out and fails with its error."""
+    entries = [staged_entry(warehouse, path, pipeline) for path in paths]
+    try:
+        publish_bronze_view(warehouse)
+    except Exception as error:
+        get_run_logger().error("publishing bronze.transactions failed: %s", failure_text(error))
+        for entry in entries:
+            if entry.staged is not None:
+                LAYER_STEPS.withdraw(warehouse, entry.staged.bronze.file_id, error, pipeline, False)
+                entry.staged, entry.error = None, error
+    return entries
 
 
 def staged_entry(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> BatchEntry:
@@ -54,7 +68,7 @@ def staged_entry(warehouse: Warehouse, path: str, pipeline: PipelineSettings) ->
     already taken back out), so the batch goes on."""
     entry = BatchEntry(path=path, signature=file_signature(Path(path)))
     try:
-        outcome = stage_file(warehouse, path, pipeline, LAYER_STEPS)
+        outcome = stage_file(warehouse, path, pipeline, _STAGE_LAYERS)
     except Exception as error:
         if is_refusal(error):
             get_run_logger().info("%s refused: %s", printable(Path(path).name), failure_text(error))

@@ -56,9 +56,13 @@ def refusals_fail_quietly(step: Callable[P, R]) -> Callable[P, R]:
     return body
 
 
-def bronze_report(warehouse: Warehouse, path: str, pipeline: PipelineSettings) -> steps.BronzeReport:
+def bronze_report(
+    warehouse: Warehouse, path: str, pipeline: PipelineSettings, *, refresh_view: bool = True
+) -> steps.BronzeReport:
     open_warehouse(warehouse, pipeline)
-    report = steps.load_bronze(warehouse, Path(path), pipeline, flow_run_id=flow_run.get_id())
+    report = steps.load_bronze(
+        warehouse, Path(path), pipeline, flow_run_id=flow_run.get_id(), refresh_view=refresh_view
+    )
     logger = get_run_logger()
     name = printable(report.file_name)
     if report.skipped:

@@ -110,6 +110,10 @@ def test_a_batch_gives_the_warehouse_of_its_files_loaded_one_run_at_a_time(tmp_p
     assert _query(batched, ledger) == _query(single, ledger)
     silver = "SELECT count(*), sum(quantity * unit_price) FROM silver.transactions"
     assert _query(batched, silver) == _query(single, silver)
+    bronze = "SELECT source_file, count(*) FROM bronze.transactions GROUP BY ALL ORDER BY ALL"
+    assert _query(batched, bronze) == _query(single, bronze)
+    loaded = "SELECT file_name, bronze_rows FROM ops.files WHERE status = 'loaded' ORDER BY ALL"
+    assert _query(batched, bronze) == _query(batched, loaded)
 
 
 def test_the_files_of_a_round_are_staged_in_one_task(tmp_path: Path) -> None:
@@ -162,3 +166,36 @@ def test_a_failing_gold_step_sends_every_staged_file_to_errors_and_leaves_the_wa
     )
     assert {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES} == before
     assert (raw / "errors" / "feb.csv.error.json").exists()
+
+
+def test_a_failing_bronze_view_sends_the_round_s_staged_files_to_errors_and_leaves_the_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    raw = settings.pipeline.raw_data_path
+    _run_batch(settings, [write_csv(raw / "jan.csv", *JANUARY)])
+    before = {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES}
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "publish_bronze_view", no_space)
+    filed = _run_batch(settings, [write_csv(raw / "feb.csv", *FEBRUARY), write_csv(raw / "apr.csv", *APRIL)])
+
+    assert [(item.file_name, Path(item.moved_to or "").parent.name) for item in filed] == [
+        ("feb.csv", "errors"),
+        ("apr.csv", "errors"),
+    ]
+    assert all("No space left on device" in str(item.failure) for item in filed)
+    assert _query(settings, "SELECT file_name, status FROM ops.files ORDER BY file_name") == [
+        ("apr.csv", "failed"),
+        ("feb.csv", "failed"),
+        ("jan.csv", "loaded"),
+    ]
+    assert _query(settings, "SELECT source_file, count(*) FROM bronze.transactions GROUP BY ALL") == _query(
+        settings, "SELECT file_name, bronze_rows FROM ops.files WHERE file_name = 'jan.csv'"
+    )
+    assert _query(settings, "SELECT count(*) FROM silver.transactions") == _query(
+        settings, "SELECT silver_rows FROM ops.files WHERE file_name = 'jan.csv'"
+    )
+    assert {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES} == before

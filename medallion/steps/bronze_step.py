@@ -6,6 +6,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 from pydantic import BaseModel
@@ -28,15 +29,22 @@ class BronzeReport(BaseModel):
 
 
 def load_bronze(
-    warehouse: Warehouse, path: Path, pipeline: PipelineSettings, *, flow_run_id: str | None = None
+    warehouse: Warehouse,
+    path: Path,
+    pipeline: PipelineSettings,
+    *,
+    flow_run_id: str | None = None,
+    refresh_view: bool = True,
 ) -> BronzeReport:
     """Land every row of the file as text with its lineage; content already loaded is a no-op.
 
     DuckDB reads a CSV file while another thread hashes it (the hash names the file), unless a loaded file of the
     same name and size suggests a repeat: that file is hashed first, so a repeat is skipped without a read. An
-    Excel workbook's profile comes whole from the start.
+    Excel workbook's profile comes whole from the start. With `refresh_view` False, the caller publishes
+    `bronze.transactions` once after several files (`publish_bronze_view`).
     """
     started_at = sql.now()
+    publish = _Publish(flow_run_id, started_at, refresh_view)
     try:
         head = reader.head_profile(path)
     except BadInputError as error:
@@ -45,26 +53,19 @@ def load_bronze(
     with warehouse.connection() as connection:
         if head.file_id or ledger.loaded_file_like(connection, head):
             profile = head if head.file_id else reader.profile_file(path)
-            return _profiled_bronze(connection, profile, pipeline, flow_run_id=flow_run_id, started_at=started_at)
-        return _bronze_read_while_hashed(
-            connection, path, head, pipeline, flow_run_id=flow_run_id, started_at=started_at
-        )
+            return _profiled_bronze(connection, profile, pipeline, publish)
+        return _bronze_read_while_hashed(connection, path, head, pipeline, publish)
 
 
 def _profiled_bronze(
-    connection: duckdb.DuckDBPyConnection,
-    profile: reader.FileProfile,
-    pipeline: PipelineSettings,
-    *,
-    flow_run_id: str | None,
-    started_at: datetime,
+    connection: duckdb.DuckDBPyConnection, profile: reader.FileProfile, pipeline: PipelineSettings, publish: _Publish
 ) -> BronzeReport:
     """A wholly profiled file: skipped when its content is loaded already, else published."""
     record = ledger.file_record(connection, profile.file_id)
     if record is not None and record["status"] == "loaded":
-        return _bronze_report(profile, int(record["bronze_rows"] or 0), started_at, skipped=True)
-    count = _publish_profiled_bronze(connection, profile, pipeline, flow_run_id=flow_run_id, started_at=started_at)
-    return _bronze_report(profile, count, started_at, skipped=False)
+        return _bronze_report(profile, int(record["bronze_rows"] or 0), publish.started_at, skipped=True)
+    count = _publish_profiled_bronze(connection, profile, pipeline, publish)
+    return _bronze_report(profile, count, publish.started_at, skipped=False)
 
 
 def _bronze_read_while_hashed(
@@ -72,16 +73,21 @@ def _bronze_read_while_hashed(
     path: Path,
     head: reader.FileProfile,
     pipeline: PipelineSettings,
-    *,
-    flow_run_id: str | None,
-    started_at: datetime,
+    publish: _Publish,
 ) -> BronzeReport:
     """DuckDB reads the CSV file under a staging name while another thread hashes it."""
+    started_at = publish.started_at
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
         profiling = pool.submit(reader.profile_file, path)
         try:
             count = bronze.publish_bronze(
-                connection, head, None, flow_run_id=flow_run_id, started_at=started_at, identify=profiling.result
+                connection,
+                head,
+                None,
+                flow_run_id=publish.flow_run_id,
+                started_at=started_at,
+                identify=profiling.result,
+                refresh_view=publish.refresh_view,
             )
         except bronze.AlreadyLoaded as loaded:
             return _bronze_report(loaded.profile, int(loaded.record["bronze_rows"] or 0), started_at, skipped=True)
@@ -90,24 +96,39 @@ def _bronze_read_while_hashed(
             # after a UTF-8 head, say). The strict reader is tried again only in the second case.
             profile = profiling.result()
             count = _publish_profiled_bronze(
-                connection,
-                profile,
-                pipeline,
-                flow_run_id=flow_run_id,
-                started_at=started_at,
-                strict=not reader.read_alike(head, profile),
+                connection, profile, pipeline, publish, strict=not reader.read_alike(head, profile)
             )
         except BadInputError as error:
             # The file has no data rows, or hashing it found it bad: that error is raised again here, and a
             # file without a whole profile has no ledger entry.
             profile = profiling.result()
             ledger.record_failure(
-                connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at
+                connection,
+                profile,
+                str(error),
+                retryable=False,
+                flow_run_id=publish.flow_run_id,
+                started_at=started_at,
             )
             raise
         else:
             profile = profiling.result()
     return _bronze_report(profile, count, started_at, skipped=False)
+
+
+class _Publish(NamedTuple):
+    """How a file's bronze rows are published: by which run, from when, and whether `bronze.transactions` is
+    refreshed with them."""
+
+    flow_run_id: str | None
+    started_at: datetime
+    refresh_view: bool
+
+
+def publish_bronze_view(warehouse: Warehouse) -> None:
+    """`bronze.transactions` over every file's bronze table, after files published with `refresh_view` False."""
+    with warehouse.connection() as connection, sql.transaction(connection):
+        bronze.refresh_bronze_view(connection)
 
 
 def _bronze_report(profile: reader.FileProfile, rows: int, started_at: datetime, *, skipped: bool) -> BronzeReport:
@@ -127,9 +148,8 @@ def _publish_profiled_bronze(
     connection: duckdb.DuckDBPyConnection,
     profile: reader.FileProfile,
     pipeline: PipelineSettings,
+    publish: _Publish,
     *,
-    flow_run_id: str | None,
-    started_at: datetime,
     strict: bool = True,
 ) -> int:
     """Publish a wholly profiled file's bronze rows with the fastest reader that takes it: DuckDB's own strict CSV
@@ -137,10 +157,18 @@ def _publish_profiled_bronze(
     marks lines with a wrong field count (mixed line endings or encodings, say). Excel workbooks come through
     Polars. A reader that gives up has written nothing; a bad file is recorded failed in the ledger
     and raised."""
+    flow_run_id, started_at = publish.flow_run_id, publish.started_at
     try:
         if profile.file_format == "csv" and strict:
             try:
-                return bronze.publish_bronze(connection, profile, None, flow_run_id=flow_run_id, started_at=started_at)
+                return bronze.publish_bronze(
+                    connection,
+                    profile,
+                    None,
+                    flow_run_id=flow_run_id,
+                    started_at=started_at,
+                    refresh_view=publish.refresh_view,
+                )
             except reader.TolerantParseNeeded:
                 pass
         with reader.readable_text(profile, pipeline.staging_path) as text_path:
@@ -148,7 +176,14 @@ def _publish_profiled_bronze(
             # field count is wrong: Polars would pad a line with a field too few without a word.
             tolerant = profile.file_format == "csv"
             batches = reader.row_batches(profile, text_path, pipeline.batch_rows, tolerant=tolerant)
-            return bronze.publish_bronze(connection, profile, batches, flow_run_id=flow_run_id, started_at=started_at)
+            return bronze.publish_bronze(
+                connection,
+                profile,
+                batches,
+                flow_run_id=flow_run_id,
+                started_at=started_at,
+                refresh_view=publish.refresh_view,
+            )
     except BadInputError as error:
         ledger.record_failure(
             connection, profile, str(error), retryable=False, flow_run_id=flow_run_id, started_at=started_at

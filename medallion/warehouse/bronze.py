@@ -94,8 +94,10 @@ def publish_bronze(
     flow_run_id: str | None,
     started_at: datetime,
     identify: Callable[[], FileProfile] | None = None,
+    refresh_view: bool = True,
 ) -> int:
     """Replace this file's bronze rows and mark it `bronze` in the ledger, in one transaction; returns the rows.
+    With `refresh_view` False, `bronze.transactions` is left for the caller to refresh once after several files.
 
     With `frames` None, DuckDB reads the CSV file itself, strictly, streaming and on every core; a file its
     strict reader refuses raises TolerantParseNeeded and nothing is written. Otherwise the rows are `frames`
@@ -128,7 +130,8 @@ def publish_bronze(
             "UPDATE ops.files SET status = 'bronze', bronze_rows = ?, bronze_at = ? WHERE file_id = ?",
             [rows, ingested_at, profile.file_id],
         )
-        refresh_bronze_view(connection)
+        if refresh_view:
+            refresh_bronze_view(connection)
     return rows
 
 
