@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -231,14 +231,21 @@ class FolderWatcher:
             stop_event=self._stop,
             recursive=False,
         ):
-            for change, raw_path in changes:
-                path = Path(raw_path)
-                if change == Change.deleted:
-                    self._pending.pop(path, None)
-                    self._submitted.pop(path, None)
-                else:
+            self._changed(changes)
+
+    def _changed(self, changes: Iterable[tuple[Change, str]]) -> None:
+        """Take in one look's changes. They come as a set, so a file moved away and dropped again under its name
+        may come as added before deleted: a path deleted but there again is considered anew."""
+        for change, raw_path in changes:
+            path = Path(raw_path)
+            if change == Change.deleted:
+                self._pending.pop(path, None)
+                self._submitted.pop(path, None)
+                if path.exists():
                     self._consider(path)
-            self._check_pending()
+            else:
+                self._consider(path)
+        self._check_pending()
 
     def _consider(self, path: Path) -> None:
         if path.parent != self._pipeline.raw_data_path.resolve() or not is_data_file_name(path.name):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from watchfiles import Change
 
 from deployments import watcher
 from deployments.routing import batched, file_submission, retry_submission
@@ -101,6 +102,33 @@ def test_files_found_settled_together_reach_the_submitter_as_one_item(
     batch = batched(item)
     assert batch is not None and batch.run_name == f"file-drop: 5 files ({item[0].path.name}, ...)"
     assert {sighting.file_name for sighting in status.snapshot().waiting} == set(names)
+
+
+def test_a_file_moved_away_and_dropped_again_in_one_look_is_queued_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
+    raw = settings.pipeline.raw_data_path.resolve()
+    stop = threading.Event()
+    status = WatcherStatus(raw)
+    submitter = watcher.Submitter(stop, status)
+    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, status)
+    path = raw / "again.csv"
+    path.write_text(csv_text(uci_rows(975000, 3)), encoding="utf-8")
+    folder_watcher._consider(path)
+    clock[0] += settings.service.watch_stable_seconds + 0.1
+    folder_watcher._check_pending()
+    assert [submission.path for submission in submitter._queue.get_nowait()] == [path]
+
+    # Its run moved it away and the same name was dropped again before the watcher looked: the look's set of
+    # changes may give the new file's `added` before the old one's `deleted`.
+    path.write_text(csv_text(uci_rows(976000, 4)), encoding="utf-8")
+    folder_watcher._changed([(Change.added, str(path)), (Change.deleted, str(path))])
+    clock[0] += settings.service.watch_stable_seconds + 0.1
+    folder_watcher._check_pending()
+
+    assert [submission.path for submission in submitter._queue.get_nowait()] == [path]
 
 
 def test_an_error_retry_is_never_batched(settings: Settings) -> None:
