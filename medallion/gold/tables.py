@@ -50,7 +50,8 @@ GOLD_SQL: dict[str, str] = {
         ORDER BY rank""",
     "customer_segments": """
         CREATE OR REPLACE TABLE gold.customer_segments AS
-        WITH customers AS (
+        -- Read from the state twice rather than materialised: every customer of the warehouse is here.
+        WITH customers AS NOT MATERIALIZED (
             SELECT customer_id, amount::DOUBLE AS net_revenue, invoices AS frequency,
                    last_purchase::DATE AS last_purchase
             FROM gold_state.customer_totals),
@@ -72,7 +73,8 @@ GOLD_SQL: dict[str, str] = {
             FROM customers c CROSS JOIN bounds b)
         SELECT customer_id, net_revenue, frequency, last_purchase, recency_days,
                recency_score, frequency_score, monetary_score,
-               concat(recency_score, frequency_score, monetary_score) AS rfm_score,
+               -- The three digits, each score being 1 to 5.
+               (recency_score * 100 + frequency_score * 10 + monetary_score)::VARCHAR AS rfm_score,
                segment, vip_above AS vip_threshold, low_below AS low_value_threshold
         FROM scored ORDER BY net_revenue DESC, customer_id""",
     "kpis": """
