@@ -105,13 +105,14 @@ class Dimension(Generic[K]):
 
     def frame(self, found: Sequence[Found[BaseModel]], now: datetime) -> pl.DataFrame:
         """The rows of the run's records, each stamped with the run's moment and its own expiry."""
-        names = set(self.columns)
-        rows = [
-            {**item.record.model_dump(include=names), "enriched_at": now, "expires_at": item.expires_at}
-            for item in found
-        ]
+        # Column by column: tens of thousands of products a run, where a dict per row costs several times more.
+        columns: dict[str, list[Any]] = {
+            name: [getattr(item.record, name, None) for item in found] for name in self.columns
+        }
+        columns["enriched_at"] = [now] * len(found)
+        columns["expires_at"] = [item.expires_at for item in found]
         stamps = {"enriched_at": pl.Datetime("us"), "expires_at": pl.Datetime("us")}
-        return pl.DataFrame(rows, schema={**self.columns, **stamps})
+        return pl.DataFrame(columns, schema={**self.columns, **stamps})
 
 
 RATES = Dimension[RateKey](

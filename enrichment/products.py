@@ -199,6 +199,7 @@ _TOKEN = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
 _SET_OF = re.compile(r"\b(?:SET|PACK|BOX)\s*(?:/|OF)?\s*\d+\b|\b\d+\s+(?:PIECE|PC)S?\b")
 _MAX_PHRASE_WORDS = max(len(phrase.split()) for phrase in PHRASES)
 _FILLER = frozenset("OF AND IN THE A WITH FOR SET PACK DESIGN ASSORTED SMALL MEDIUM LARGE JUMBO MINI".split())
+_COLOUR_OR_MATERIAL = frozenset(word for word, tag in TAG_WORDS.items() if tag in {"colour", "material"})
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def complexity_of(words: list[str], text: str) -> int:
     score = 1
     score += min(2, max(0, len(words) - 3) // 2)
     score += 1 if _SET_OF.search(text) else 0
-    score += 1 if sum(1 for word in words if TAG_WORDS.get(word) in {"colour", "material"}) >= 2 else 0
+    score += 1 if len([word for word in words if word in _COLOUR_OR_MATERIAL]) >= 2 else 0
     return min(score, 5)
 
 
