@@ -257,31 +257,34 @@ class FolderWatcher:
     def _check_pending(self) -> None:
         now = time.monotonic()
         settled: list[tuple[Submission, str | None]] = []
-        for path, seen in list(self._pending.items()):
-            try:
-                status = path.stat()
-            except FileNotFoundError:
+        # Whatever fails further on, the files found settled before it are queued, not forgotten.
+        try:
+            for path, seen in list(self._pending.items()):
+                try:
+                    status = path.stat()
+                except FileNotFoundError:
+                    del self._pending[path]
+                    continue
+                if path.is_symlink() or not path.is_file():
+                    del self._pending[path]
+                    continue
+                if (status.st_size, status.st_mtime_ns) != (seen.size, seen.mtime_ns):
+                    self._pending[path] = _Observation(status.st_size, status.st_mtime_ns, now)
+                    continue
+                wait = self._service.watch_stable_seconds
+                if status.st_size == 0:
+                    wait = max(wait, self._service.empty_file_wait_seconds)
+                if now - seen.since < wait:
+                    continue
                 del self._pending[path]
-                continue
-            if path.is_symlink() or not path.is_file():
-                del self._pending[path]
-                continue
-            if (status.st_size, status.st_mtime_ns) != (seen.size, seen.mtime_ns):
-                self._pending[path] = _Observation(status.st_size, status.st_mtime_ns, now)
-                continue
-            wait = self._service.watch_stable_seconds
-            if status.st_size == 0:
-                wait = max(wait, self._service.empty_file_wait_seconds)
-            if now - seen.since < wait:
-                continue
-            del self._pending[path]
-            if self._submitted.get(path) == (status.st_size, status.st_mtime_ns):
-                continue
-            self._submitted[path] = (status.st_size, status.st_mtime_ns)
-            submission = self._file_submission(path, status.st_size, (status.st_size, status.st_mtime_ns))
-            if submission is not None:
-                settled.append((submission, f"stopped growing at {status.st_size:,} bytes"))
-        self._submitter.put_together(settled)
+                if self._submitted.get(path) == (status.st_size, status.st_mtime_ns):
+                    continue
+                self._submitted[path] = (status.st_size, status.st_mtime_ns)
+                submission = self._file_submission(path, status.st_size, (status.st_size, status.st_mtime_ns))
+                if submission is not None:
+                    settled.append((submission, f"stopped growing at {status.st_size:,} bytes"))
+        finally:
+            self._submitter.put_together(settled)
         self._status.settling(path.name for path in self._pending)
 
     def _file_submission(self, path: Path, size: int, signature: tuple[int, int]) -> Submission | None:

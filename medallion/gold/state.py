@@ -19,7 +19,7 @@ from medallion.warehouse.sql import scalar
 
 # The files whose state a step replaces, as a temporary table of file keys.
 REFRESH = "gold_refresh"
-_IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
+IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 LIVE_STATUSES = "('silver', 'loaded')"
 ENRICHED_VIEW = "silver.transactions_enriched"
 # The state tables built from the enriched view, and the dimension values they were built with.
@@ -109,7 +109,7 @@ def selection(connection: duckdb.DuckDBPyConnection, *, every_file: bool) -> Sel
     ids = [
         row[0]
         for row in connection.execute(
-            f"SELECT file_id FROM ops.files WHERE {_IN_REFRESH} ORDER BY 1"  # noqa: S608 - constants
+            f"SELECT file_id FROM ops.files WHERE {IN_REFRESH} ORDER BY 1"  # noqa: S608 - constants
         ).fetchall()
     ]
     return Selection(_one_of("file_key", keys), keys, _one_of("file_id", ids), ids)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import duckdb
 
-from medallion.gold.state import REFRESH, Selection
+from medallion.gold.state import IN_REFRESH, Selection
 from medallion.warehouse.schema import LINES_VIEW
 
-_IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 _NEW_LINES = "gold_new_top_lines"
 _BEFORE = "gold_top_before"
 
@@ -23,6 +22,9 @@ _PRODUCT_LINES = f"""
     WHERE NOT is_bad_debt AND NOT is_non_product AND {{which}}"""  # noqa: S608 - constants
 # Per distinct count: the item counted and which lines count.
 _COUNTS = {"invoices": ("invoice_no", "NOT is_cancellation"), "customers": ("customer_id", "customer_id IS NOT NULL")}
+_DISTINCT_COUNTS = ", ".join(
+    f"count(DISTINCT {item}) FILTER (WHERE {counted}) AS {count}" for count, (item, counted) in _COUNTS.items()
+)
 TEMPORARY_TABLES = (_NEW_LINES, *(f"{_BEFORE}_{count}" for count in _COUNTS))
 
 
@@ -52,9 +54,8 @@ def refresh_top_products(connection: duckdb.DuckDBPyConnection, lines: Selection
             f"INSERT INTO gold_state.top_product_lines {_PRODUCT_LINES.format(which=_one_of(entering))}", entering
         )
         connection.execute(
-            f"""INSERT INTO gold_state.top_product_counts
-                SELECT stock_code, count(DISTINCT invoice_no) FILTER (WHERE NOT is_cancellation),
-                       count(DISTINCT customer_id)
+            f"""INSERT INTO gold_state.top_product_counts BY NAME
+                SELECT stock_code, {_DISTINCT_COUNTS}
                 FROM gold_state.top_product_lines WHERE {_one_of(entering)} GROUP BY stock_code""",  # noqa: S608
             entering,
         )
@@ -74,7 +75,7 @@ def _move_staying(connection: duckdb.DuckDBPyConnection, lines: Selection, stayi
                   FROM ({changes}) GROUP BY stock_code) AS d
             WHERE t.stock_code = d.stock_code"""  # noqa: S608 - constants
     )
-    connection.execute(f"DELETE FROM gold_state.top_product_lines WHERE {_IN_REFRESH}")  # noqa: S608 - constants
+    connection.execute(f"DELETE FROM gold_state.top_product_lines WHERE {IN_REFRESH}")  # noqa: S608 - constants
     connection.execute(f"INSERT INTO gold_state.top_product_lines SELECT * FROM {_NEW_LINES}")  # noqa: S608
 
 
@@ -86,10 +87,10 @@ def _count_change(connection: duckdb.DuckDBPyConnection, count: str, item: str, 
     connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE {before} AS
             WITH pairs AS (
-                SELECT stock_code, {item} FROM gold_state.top_product_lines WHERE {_IN_REFRESH} AND {counted}
+                SELECT stock_code, {item} FROM gold_state.top_product_lines WHERE {IN_REFRESH} AND {counted}
                 UNION SELECT stock_code, {item} FROM {_NEW_LINES} WHERE {counted})
             -- The held lines filtered by the item alone first, which DuckDB does faster than by the pair.
-            SELECT stock_code, {item}, {_IN_REFRESH} AS refreshed
+            SELECT stock_code, {item}, {IN_REFRESH} AS refreshed
             FROM (SELECT * FROM gold_state.top_product_lines
                   WHERE {counted} AND {item} IN (SELECT {item} FROM pairs))
             SEMI JOIN pairs USING (stock_code, {item})"""  # noqa: S608 - constants

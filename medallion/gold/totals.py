@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from medallion.gold.state import REFRESH, Selection, new_rows
+from medallion.gold.state import IN_REFRESH, Selection, new_rows
 
-_IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 _NEW = "gold_new"
 _NEW_SUMS = "gold_new_sums"
 # A sliced state table's rows that a refresh touches, signed: -1 as they were, +1 as they are.
@@ -74,13 +73,13 @@ def refresh_sliced_state(connection: duckdb.DuckDBPyConnection, state: str, line
             f"""CREATE OR REPLACE TEMP TABLE {signed}_before AS
                 SELECT * FROM gold_state.{state} WHERE rowid IN (
                     SELECT rowid FROM gold_state.{state} WHERE {item} IN (
-                        SELECT {item} FROM gold_state.{state} WHERE {_IN_REFRESH} AND {present}
+                        SELECT {item} FROM gold_state.{state} WHERE {IN_REFRESH} AND {present}
                         UNION SELECT {item} FROM {_NEW} WHERE {present}))"""  # noqa: S608 - constants
         )
         connection.execute(
             f"""CREATE OR REPLACE TEMP VIEW {signed} AS
                 SELECT -1 AS sign, * FROM {signed}_before
-                UNION ALL BY NAME SELECT 1 AS sign, * FROM {signed}_before WHERE NOT {_IN_REFRESH}
+                UNION ALL BY NAME SELECT 1 AS sign, * FROM {signed}_before WHERE NOT {IN_REFRESH}
                 UNION ALL BY NAME SELECT 1 AS sign, * FROM {_NEW} WHERE {present}"""  # noqa: S608 - constants
         )
     _replace_rows(connection, state)
@@ -98,7 +97,7 @@ def _new_rows(connection: duckdb.DuckDBPyConnection, state: str, lines: Selectio
 
 
 def _replace_rows(connection: duckdb.DuckDBPyConnection, state: str, new: str = _NEW) -> None:
-    connection.execute(f"DELETE FROM gold_state.{state} WHERE {_IN_REFRESH}")  # noqa: S608 - constants
+    connection.execute(f"DELETE FROM gold_state.{state} WHERE {IN_REFRESH}")  # noqa: S608 - constants
     connection.execute(f"INSERT INTO gold_state.{state} BY NAME SELECT * FROM {new}")  # noqa: S608 - constants
 
 
@@ -183,7 +182,7 @@ def refresh_products(connection: duckdb.DuckDBPyConnection, lines: Selection) ->
         SELECT stock_code, description, amount, quantity, rows FROM {_NEW}
         UNION ALL
         SELECT stock_code, description, -amount, -quantity, -rows FROM gold_state.products
-        WHERE {_IN_REFRESH}"""  # noqa: S608 - constants
+        WHERE {IN_REFRESH}"""  # noqa: S608 - constants
     merge_totals(connection, "product_totals", ("stock_code",), ("amount", "quantity", "rows"), changes)
     merge_totals(
         connection,
@@ -203,7 +202,7 @@ def move_category_totals(connection: duckdb.DuckDBPyConnection, lines: Selection
     signed = f"""
         SELECT 1 AS sign, * FROM {_NEW_SUMS}
         UNION ALL BY NAME
-        SELECT -1 AS sign, * FROM gold_state.category_sums WHERE {_IN_REFRESH}"""  # noqa: S608 - constants
+        SELECT -1 AS sign, * FROM gold_state.category_sums WHERE {IN_REFRESH}"""  # noqa: S608 - constants
     of_invoices = "JOIN gold_state.category_bits AS b ON (i.categories >> b.bit) & 1 = 1"
     changes = f"""
         SELECT category,

@@ -78,8 +78,8 @@ def test_the_status_page_says_each_file_was_submitted_in_a_batch_run(settings: S
 def test_files_found_settled_together_reach_the_submitter_as_one_item(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The submitter's thread wakes on the first item it is handed: files it were handed one by one could go into
-    # a run of one file and a run of the rest.
+    # The submitter's thread wakes on the first item it is handed: files handed to it one by one could go into a
+    # run of one file and a run of the rest.
     clock = [1000.0]
     monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
     raw = settings.pipeline.raw_data_path.resolve()
@@ -129,6 +129,34 @@ def test_a_file_moved_away_and_dropped_again_in_one_look_is_queued_again(
     folder_watcher._check_pending()
 
     assert [submission.path for submission in submitter._queue.get_nowait()] == [path]
+
+
+def test_files_settled_before_one_that_cannot_be_read_are_queued(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
+    raw = settings.pipeline.raw_data_path.resolve()
+    stop = threading.Event()
+    submitter = watcher.Submitter(stop, WatcherStatus(raw))
+    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, WatcherStatus(raw))
+    readable, unreadable = raw / "readable.csv", raw / "unreadable.csv"
+    for index, path in enumerate((readable, unreadable)):
+        path.write_text(csv_text(uci_rows(977000 + index * 10, 3)), encoding="utf-8")
+        folder_watcher._consider(path)
+    hash_of = watcher.lifecycle.content_sha256
+
+    def refusing(path: Path) -> str:
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return hash_of(path)
+
+    monkeypatch.setattr(watcher.lifecycle, "content_sha256", refusing)
+    clock[0] += settings.service.watch_stable_seconds + 0.1
+    with pytest.raises(PermissionError):
+        folder_watcher._check_pending()
+
+    assert [submission.path for submission in submitter._queue.get_nowait()] == [readable]
 
 
 def test_an_error_retry_is_never_batched(settings: Settings) -> None:
