@@ -192,6 +192,32 @@ def test_gold_moved_month_by_month_equals_gold_rebuilt_after_each_month(
     assert 0 < kpis["net_revenue"] < 1_000  # the near-1e13 sales were cancelled or superseded, the pennies stay
 
 
+def test_a_top_product_on_one_invoice_in_two_files_counts_that_invoice_once(
+    loaders: tuple[Loader, Loader], tmp_path: Path
+) -> None:
+    # January's invoice 536365 comes back in another file with a line of 85123A silver lacks (a changed invoice):
+    # the pair of product and invoice is then in two files, and taking either file out must keep it counted.
+    incremental, rebuilt = loaders
+    more = [
+        _line("536365", "85123A", "WHITE HANGING HEART", 7, "1/5/2011 8:26", "2.55", "17850", "United Kingdom"),
+        _line("536366", "85123A", "WHITE HANGING HEART", 3, "1/6/2011 8:28", "2.55", "17850", "United Kingdom"),
+    ]
+    files = [
+        write_csv(tmp_path / "drop" / "jan.csv", *JANUARY),
+        write_csv(tmp_path / "drop" / "jan_more.csv", *more),
+        write_csv(tmp_path / "resent" / "jan_more.csv", more[1]),  # supersedes jan_more: 536365 leaves that file
+    ]
+    for path in files:
+        incremental.load(path)
+        rebuilt.load(path)
+        assert_same_gold(incremental, rebuilt)
+        with incremental.warehouse.connection() as connection:
+            assert_top_product_counts_match_silver(connection)
+    with incremental.warehouse.connection() as connection:
+        invoices = connection.execute("SELECT invoices FROM gold.top_products WHERE stock_code = '85123A'").fetchall()
+    assert invoices == [(2,)]  # 536365 and 536366; the cancellation C536367 is no order
+
+
 def test_a_superseded_month_leaves_no_trace_of_its_first_version(tmp_path: Path) -> None:
     # Loaded with the first March then the second, gold equals a warehouse that only ever saw the second.
     paths = {
