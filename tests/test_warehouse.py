@@ -537,3 +537,10 @@ def test_a_table_name_put_into_sql_text_is_a_plain_name() -> None:
     for hostile in ('x"; DROP TABLE ops.files; --', "a b", "Files", "a.b.c", ""):
         with pytest.raises(ValueError, match="not a plain table name"):
             sql.table_name(hostile)
+
+
+def test_a_column_name_put_into_sql_text_is_a_plain_name() -> None:
+    assert sql.column_name("overlap_rows") == "overlap_rows"
+    for hostile in ('x"; DROP TABLE ops.files; --', "a b", "silver.lines", "Rows", ""):
+        with pytest.raises(ValueError, match="not a plain column name"):
+            sql.column_name(hostile)

@@ -14,7 +14,7 @@ import duckdb
 
 from medallion import silver
 from medallion.warehouse.bronze import BRONZE_COLUMNS, bronze_table, refresh_bronze_view
-from medallion.warehouse.sql import now, scalar, table_name, transaction
+from medallion.warehouse.sql import column_name, now, scalar, table_name, transaction
 
 # Silver's rows as stored. What is the same for every row of a file (its id, name and currency) is in ops.files,
 # reached through a small file key, so the insert does not write it per row; `silver.transactions` has every column.
@@ -77,9 +77,9 @@ _TABLES_SQL = (
 
 
 def stored_lines_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
-    """silver.lines' stored (not generated) columns, in order."""
+    """silver.lines' stored (not generated) columns, in order, each a plain name (they go into SQL text)."""
     return [
-        row[0]
+        column_name(row[0])
         for row in connection.execute(
             """SELECT column_name FROM information_schema.columns
                WHERE table_schema = 'silver' AND table_name = 'lines' AND is_generated = 'NEVER'
@@ -197,7 +197,7 @@ def _count_overlaps(connection: duckdb.DuckDBPyConnection) -> None:
     """The ledger counts a file's lines already in silver from another file (`overlap_rows`) and the invoices it
     brought back with lines silver lacks (`changed_invoices`); a file loaded before either was counted had none."""
     for column in ("overlap_rows", "changed_invoices"):
-        connection.execute(f"ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS {column} BIGINT")
+        connection.execute(f"ALTER TABLE ops.files ADD COLUMN IF NOT EXISTS {column_name(column)} BIGINT")
     connection.execute("UPDATE ops.files SET overlap_rows = 0, changed_invoices = 0 WHERE silver_rows IS NOT NULL")
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-# A table name the code writes itself: `table` or `schema.table`, lower case, nothing else.
+# A table name the code writes itself: `table` or `schema.table`, lower case, nothing else; a column name is one
+# such part.
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
+_COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def table_name(name: str) -> str:
@@ -20,6 +22,13 @@ def table_name(name: str) -> str:
     a name can go into SQL text where a `?` parameter cannot."""
     if not _TABLE_NAME.fullmatch(name):
         raise ValueError(f"not a plain table name: {name!r}")
+    return name
+
+
+def column_name(name: str) -> str:
+    """`name`, once checked to be a plain column name (see `table_name`)."""
+    if not _COLUMN_NAME.fullmatch(name):
+        raise ValueError(f"not a plain column name: {name!r}")
     return name
 
 
