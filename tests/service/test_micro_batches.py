@@ -11,7 +11,7 @@ import pytest
 from watchfiles import Change
 
 from deployments import watcher
-from deployments.routing import batched, file_submission, retry_submission
+from deployments.routing import Submission, batched, file_submission, retry_submission
 from deployments.watcher_status import WatcherStatus
 from medallion.settings import Settings
 
@@ -75,75 +75,74 @@ def test_the_status_page_says_each_file_was_submitted_in_a_batch_run(settings: S
     assert seen == {("march.csv", what, "0123456789abcdef"), ("april.csv", what, "0123456789abcdef")}
 
 
-def test_files_found_settled_together_reach_the_submitter_as_one_item(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class Looks:
+    """A folder watcher and its submitter (whose thread is not started) under a clock the test moves: the watcher
+    considers files, the test lets the stable window pass, and the watcher takes its next look."""
+
+    def __init__(self, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.clock = 1000.0
+        monkeypatch.setattr(watcher.time, "monotonic", lambda: self.clock)
+        self.stable_s = settings.service.watch_stable_seconds
+        self.raw = settings.pipeline.raw_data_path.resolve()
+        stop = threading.Event()
+        self.status = WatcherStatus(self.raw)
+        self.submitter = watcher.Submitter(stop, self.status)
+        self.watcher = watcher.FolderWatcher(settings, self.submitter, stop, self.status)
+
+    def drop(self, name: str, first_invoice: int, rows: int) -> Path:
+        path = self.raw / name
+        path.write_text(csv_text(uci_rows(first_invoice, rows)), encoding="utf-8")
+        self.watcher._consider(path)
+        return path
+
+    def look_once_settled(self) -> None:
+        self.clock += self.stable_s + 0.1
+        self.watcher._check_pending()
+
+    def next_item(self) -> tuple[Submission, ...]:
+        return self.submitter._queue.get_nowait()
+
+
+@pytest.fixture
+def looks(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Looks:
+    return Looks(settings, monkeypatch)
+
+
+def test_files_found_settled_together_reach_the_submitter_as_one_item(looks: Looks) -> None:
     # The submitter's thread wakes on the first item it is handed: files handed to it one by one could go into a
     # run of one file and a run of the rest.
-    clock = [1000.0]
-    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
-    raw = settings.pipeline.raw_data_path.resolve()
-    stop = threading.Event()
-    status = WatcherStatus(raw)
-    submitter = watcher.Submitter(stop, status)
-    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, status)
     names = [f"burst {index}.csv" for index in range(5)]
     for index, name in enumerate(names):
-        (raw / name).write_text(csv_text(uci_rows(970000 + index * 10, 3)), encoding="utf-8")
-        folder_watcher._consider(raw / name)
-    assert submitter._queue.empty(), "nothing is queued before the files have stopped growing"
+        looks.drop(name, 970000 + index * 10, 3)
+    assert looks.submitter._queue.empty(), "nothing is queued before the files have stopped growing"
 
-    clock[0] += settings.service.watch_stable_seconds + 0.1
-    folder_watcher._check_pending()
+    looks.look_once_settled()
 
-    item = submitter._queue.get_nowait()
-    assert submitter._queue.empty()
+    item = looks.next_item()
+    assert looks.submitter._queue.empty()
     assert sorted(submission.path.name for submission in item) == names
     batch = batched(item)
     assert batch is not None and batch.run_name == f"file-drop: 5 files ({item[0].path.name}, ...)"
-    assert {sighting.file_name for sighting in status.snapshot().waiting} == set(names)
+    assert {sighting.file_name for sighting in looks.status.snapshot().waiting} == set(names)
 
 
-def test_a_file_moved_away_and_dropped_again_in_one_look_is_queued_again(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
-    raw = settings.pipeline.raw_data_path.resolve()
-    stop = threading.Event()
-    status = WatcherStatus(raw)
-    submitter = watcher.Submitter(stop, status)
-    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, status)
-    path = raw / "again.csv"
-    path.write_text(csv_text(uci_rows(975000, 3)), encoding="utf-8")
-    folder_watcher._consider(path)
-    clock[0] += settings.service.watch_stable_seconds + 0.1
-    folder_watcher._check_pending()
-    assert [submission.path for submission in submitter._queue.get_nowait()] == [path]
+def test_a_file_moved_away_and_dropped_again_in_one_look_is_queued_again(looks: Looks) -> None:
+    path = looks.drop("again.csv", 975000, 3)
+    looks.look_once_settled()
+    assert [submission.path for submission in looks.next_item()] == [path]
 
     # Its run moved it away and the same name was dropped again before the watcher looked: the look's set of
     # changes may give the new file's `added` before the old one's `deleted`.
     path.write_text(csv_text(uci_rows(976000, 4)), encoding="utf-8")
-    folder_watcher._changed([(Change.added, str(path)), (Change.deleted, str(path))])
-    clock[0] += settings.service.watch_stable_seconds + 0.1
-    folder_watcher._check_pending()
+    looks.watcher._changed([(Change.added, str(path)), (Change.deleted, str(path))])
+    looks.look_once_settled()
 
-    assert [submission.path for submission in submitter._queue.get_nowait()] == [path]
+    assert [submission.path for submission in looks.next_item()] == [path]
 
 
-def test_files_settled_before_one_that_cannot_be_read_are_queued(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(watcher.time, "monotonic", lambda: clock[0])
-    raw = settings.pipeline.raw_data_path.resolve()
-    stop = threading.Event()
-    submitter = watcher.Submitter(stop, WatcherStatus(raw))
-    folder_watcher = watcher.FolderWatcher(settings, submitter, stop, WatcherStatus(raw))
-    readable, unreadable = raw / "readable.csv", raw / "unreadable.csv"
-    for index, path in enumerate((readable, unreadable)):
-        path.write_text(csv_text(uci_rows(977000 + index * 10, 3)), encoding="utf-8")
-        folder_watcher._consider(path)
+def test_files_settled_before_one_that_cannot_be_read_are_queued(looks: Looks, monkeypatch: pytest.MonkeyPatch) -> None:
+    readable = looks.drop("readable.csv", 977000, 3)
+    unreadable = looks.drop("unreadable.csv", 977010, 3)
     hash_of = watcher.lifecycle.content_sha256
 
     def refusing(path: Path) -> str:
@@ -152,11 +151,10 @@ def test_files_settled_before_one_that_cannot_be_read_are_queued(
         return hash_of(path)
 
     monkeypatch.setattr(watcher.lifecycle, "content_sha256", refusing)
-    clock[0] += settings.service.watch_stable_seconds + 0.1
     with pytest.raises(PermissionError):
-        folder_watcher._check_pending()
+        looks.look_once_settled()
 
-    assert [submission.path for submission in submitter._queue.get_nowait()] == [readable]
+    assert [submission.path for submission in looks.next_item()] == [readable]
 
 
 def test_an_error_retry_is_never_batched(settings: Settings) -> None:
