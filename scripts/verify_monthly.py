@@ -29,7 +29,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from verify_real_data import expected_figures, write_frame  # noqa: E402
+from verify_real_data import expected_figures, mismatches, write_frame  # noqa: E402
 
 MEDALLION = Path(sys.executable).with_name("medallion")
 
@@ -64,21 +64,21 @@ def run_environment(workdir: Path, warehouse: Path) -> dict[str, str]:
     }
 
 
+def timed_run(label: str, command: list[str], workdir: Path, warehouse: Path) -> bool:
+    """Run `command` on the warehouse `warehouse`, print its exit and seconds under `label` (and its output when it
+    fails); whether it succeeded."""
+    started = time.perf_counter()
+    run = subprocess.run(
+        command, env=run_environment(workdir, warehouse), cwd=ROOT, text=True, capture_output=True, check=False
+    )
+    print(f"  {label}: exit {run.returncode} in {time.perf_counter() - started:.1f} s")
+    if run.returncode != 0:
+        print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
+    return run.returncode == 0
+
+
 def load_months(paths: list[Path], workdir: Path, warehouse: Path) -> bool:
-    for path in paths:
-        started = time.perf_counter()
-        run = subprocess.run(
-            [str(MEDALLION), "run", str(path)],
-            env=run_environment(workdir, warehouse),
-            text=True,
-            capture_output=True,
-            check=False,
-        )
-        print(f"  {path.name}: exit {run.returncode} in {time.perf_counter() - started:.1f} s")
-        if run.returncode != 0:
-            print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
-            return False
-    return True
+    return all(timed_run(path.name, [str(MEDALLION), "run", str(path)], workdir, warehouse) for path in paths)
 
 
 REBUILD = """
@@ -102,19 +102,7 @@ rebuild()
 def rebuild(workdir: Path, warehouse: Path) -> bool:
     """Silver rebuilt from bronze and gold from the whole of silver, the weekly reprocessing's steps, in a process
     of their own on the warehouse `warehouse`."""
-    started = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-c", REBUILD],
-        env=run_environment(workdir, warehouse),
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    print(f"  rebuilt from bronze: exit {run.returncode} in {time.perf_counter() - started:.1f} s")
-    if run.returncode != 0:
-        print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
-    return run.returncode == 0
+    return timed_run("rebuilt from bronze", [sys.executable, "-c", REBUILD], workdir, warehouse)
 
 
 def compared_tables(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, int]]:
@@ -204,12 +192,7 @@ def main() -> int:
         "customers": kpis[3],
         "countries": countries[0],
     }
-    for name, value in expected_figures(arguments.parquet).items():
-        matches = abs(float(actual[name]) - float(value)) < 0.011
-        failures += not matches
-        print(
-            f"  {name:<15} warehouse {actual[name]!s:>14}  independent {value!s:>14}  {'ok' if matches else 'MISMATCH'}"
-        )
+    failures += mismatches(actual, expected_figures(arguments.parquet))
     print("all the same" if not failures else f"{failures} differences")
     return 1 if failures else 0
 

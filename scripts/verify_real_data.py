@@ -115,14 +115,20 @@ def main() -> int:
         f"reconciliation: {bronze:,} bronze = {silver:,} silver + {rejected:,} rejected + {duplicates:,} duplicates"
         f" -> {'holds' if bronze == silver + rejected + duplicates else 'BROKEN'}"
     )
+    failures = mismatches(actual, expected)
+    return 1 if failures or bronze != silver + rejected + duplicates else 0
+
+
+def mismatches(actual: dict[str, object], expected: dict[str, float | int]) -> int:
+    """Print each figure of the warehouse beside the independent one; returns how many differ (by a cent or more)."""
     failures = 0
     for name, value in expected.items():
-        matches = abs(float(actual[name]) - float(value)) < 0.011
+        matches = abs(float(str(actual[name])) - float(value)) < 0.011
         failures += not matches
         print(
             f"  {name:<15} warehouse {actual[name]!s:>14}  independent {value!s:>14}  {'ok' if matches else 'MISMATCH'}"
         )
-    return 1 if failures or bronze != silver + rejected + duplicates else 0
+    return failures
 
 
 if __name__ == "__main__":
