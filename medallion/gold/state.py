@@ -21,8 +21,7 @@ from medallion.warehouse.sql import scalar
 REFRESH = "gold_refresh"
 IN_REFRESH = f"file_key IN (SELECT file_key FROM {REFRESH})"  # noqa: S608 - constant
 LIVE_STATUSES = "('silver', 'loaded')"
-ENRICHED_VIEW = "silver.transactions_enriched"
-# The state tables built from the enriched view, and the dimension values they were built with.
+# The state tables built with the enrichment dimensions, and the dimension values they were built with.
 ENRICHED_STATE = ("enriched_invoices", "category_sums")
 _SEEN = ("seen_rates", "seen_countries", "seen_products")
 ENRICHED_LINES = "gold_new_enriched"
@@ -32,14 +31,17 @@ CATEGORY_BITS = 64
 _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
 # A product line without a category (none known for it) counts under 'other', as the category table shows it.
-_CATEGORY = "coalesce(product_category, 'other')"
-_CONVERTED_SUMS = """coalesce(sum(amount_usd::DECIMAL(38, 12)), 0) AS amount_usd,
-    coalesce(sum(amount_eur::DECIMAL(38, 12)), 0) AS amount_eur,
-    count(amount_usd) AS usd_rows, count(amount_eur) AS eur_rows"""
+_CATEGORY = "coalesce(p.category, 'other')"
+# Amounts converted at the rate (`r`) of the day of the exact sums of one invoice, or of one category and day, of a
+# file (`{of}`); summed with `{total}` when several days make one row.
+_CONVERTED_SUMS = """{total}(coalesce((({of}.amount * r.usd)::DECIMAL(38, 12)), 0)) AS amount_usd,
+    {total}(coalesce((({of}.amount * r.eur)::DECIMAL(38, 12)), 0)) AS amount_eur,
+    {total}(CASE WHEN r.usd IS NULL THEN 0 ELSE {of}.rows END) AS usd_rows,
+    {total}(CASE WHEN r.eur IS NULL THEN 0 ELSE {of}.rows END) AS eur_rows"""
 
 # Per state table, its new rows for the files to refresh, read from `{lines}` (silver's lines of those files) or
-# from `ENRICHED_LINES` (see `enriched_sums`). Bad-debt adjustments are accounting entries, not sales: gold leaves
-# them out everywhere but in the date the customer segments are measured from.
+# from `ENRICHED_LINES` (see `enriched_sums`) and the plain state. Bad-debt adjustments are accounting entries, not
+# sales: gold leaves them out everywhere but in the date the customer segments are measured from.
 _NEW_ROWS: dict[str, str] = {
     "files": f"""
         SELECT r.file_key, f.silver_at, f.silver_rows, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts,
@@ -62,57 +64,62 @@ _NEW_ROWS: dict[str, str] = {
         SELECT file_key, stock_code, description, {_EXACT_SUMS}
         FROM {{lines}} WHERE NOT is_bad_debt AND NOT is_non_product
         GROUP BY ALL""",  # noqa: S608 - constants
+    # The enriched state per invoice: the invoice's plain state (refreshed before it), the dimensions of its country
+    # and of its file's currency on its date, and the bits of its product lines' categories.
     "enriched_invoices": f"""
-        SELECT file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion,
-               is_cancellation, amount, quantity, rows, amount_usd, amount_eur, usd_rows, eur_rows, categories
-        FROM {ENRICHED_LINES} WHERE NOT by_category""",  # noqa: S608 - constants
+        SELECT i.file_key, i.invoice_no, i.customer_id, i.country, i.invoice_date, c.continent, c.region,
+               c.subregion, i.is_cancellation, i.amount, i.quantity, i.rows, {_CONVERTED_SUMS.format(of="i", total="")},
+               coalesce(x.categories, 0) AS categories
+        FROM (SELECT * FROM gold_state.invoices WHERE {{by_key}}) AS i
+        JOIN ops.files AS f USING (file_key)
+        LEFT JOIN enrichment.rates AS r ON r.currency = f.currency AND r.invoice_date = i.invoice_date
+        LEFT JOIN enrichment.countries AS c ON c.country = i.country
+        LEFT JOIN (SELECT * FROM {ENRICHED_LINES} WHERE NOT by_category) AS x
+            ON x.file_key = i.file_key AND x.invoice_no = i.invoice_no
+               AND x.customer_id IS NOT DISTINCT FROM i.customer_id AND x.country = i.country
+               AND x.invoice_date = i.invoice_date AND x.is_cancellation = i.is_cancellation""",  # noqa: S608
     "category_sums": f"""
-        SELECT file_key, category, is_cancellation, amount, quantity, rows, amount_usd, amount_eur, usd_rows,
-               eur_rows
-        FROM {ENRICHED_LINES} WHERE by_category AND category IS NOT NULL""",  # noqa: S608 - constants
+        SELECT s.file_key, s.category, s.is_cancellation, sum(s.amount) AS amount, sum(s.quantity) AS quantity,
+               sum(s.rows) AS rows, {_CONVERTED_SUMS.format(of="s", total="sum")}
+        FROM (SELECT * FROM {ENRICHED_LINES} WHERE by_category) AS s
+        JOIN ops.files AS f USING (file_key)
+        LEFT JOIN enrichment.rates AS r ON r.currency = f.currency AND r.invoice_date = s.invoice_date
+        GROUP BY s.file_key, s.category, s.is_cancellation""",  # noqa: S608 - constants
 }
-# The refreshed files' enriched lines summed two ways in one read of the enriched view, which joins every
-# dimension: per invoice (with the bits of its product lines' categories, numbered by `category_bits`, which
-# `number_categories` keeps up to date first), and per category of product lines (`by_category`).
-_ENRICHED_SUMS = f"""
-    SELECT file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion, is_cancellation,
-           category, GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS}, {_CONVERTED_SUMS},
+# The refreshed files' product lines with their categories, summed two ways in one read of silver: per invoice, the
+# bits of its lines' categories (numbered by `category_bits`, which `number_categories` keeps up to date first);
+# and per category and invoice date (`by_category`), which the rate of that date converts.
+_CATEGORY_LINES = f"""
+    SELECT file_key, invoice_no, customer_id, country, invoice_date, is_cancellation, category,
+           GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS},
            coalesce(bit_or(1::UBIGINT << b.bit), 0) AS categories
-    FROM (SELECT file_key, invoice_no, customer_id, country, invoice_date, country_continent AS continent,
-                 country_region AS region, country_subregion AS subregion, is_cancellation,
-                 CASE WHEN NOT is_non_product THEN {_CATEGORY} END AS category,
-                 line_amount, quantity, amount_usd, amount_eur
-          FROM {{enriched}} WHERE NOT is_bad_debt)
+    FROM (SELECT l.file_key, l.invoice_no, l.customer_id, l.country, l.invoice_date, l.is_cancellation,
+                 {_CATEGORY} AS category, l.line_amount, l.quantity
+          FROM {{lines}} AS l
+          LEFT JOIN enrichment.products AS p
+              ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description
+          WHERE NOT l.is_bad_debt AND NOT l.is_non_product)
     LEFT JOIN gold_state.category_bits AS b USING (category)
     GROUP BY GROUPING SETS (
-        (file_key, invoice_no, customer_id, country, invoice_date, continent, region, subregion, is_cancellation),
-        (file_key, category, is_cancellation))"""  # noqa: S608 - constants
+        (file_key, invoice_no, customer_id, country, invoice_date, is_cancellation),
+        (file_key, category, is_cancellation, invoice_date))"""  # noqa: S608 - constants
 
 
 class Selection(NamedTuple):
-    """The silver lines a refresh reads, as conditions on the file key (silver's lines) and on the file id (the
-    enriched view, which names files by id), each with its parameters. Keys and ids are written into the condition
-    as a list of parameters, which DuckDB pushes down to the scan of silver; a join to `REFRESH` would read all
-    of silver and every enrichment join before filtering."""
+    """The silver lines (and gold state rows) a refresh reads, as a condition on the file key with its parameters.
+    The keys are written into the condition as a list of parameters, which DuckDB pushes down to the scan of
+    silver; a join to `REFRESH` would read all of silver before filtering."""
 
     by_key: str
     keys: list[object]
-    by_id: str
-    ids: list[object]
 
 
 def selection(connection: duckdb.DuckDBPyConnection, *, every_file: bool) -> Selection:
     """The lines of the files in `REFRESH`; with `every_file`, all of silver, which `REFRESH` then covers."""
     if every_file:
-        return Selection("true", [], "true", [])
+        return Selection("true", [])
     keys = [row[0] for row in connection.execute(f"SELECT file_key FROM {REFRESH} ORDER BY 1").fetchall()]  # noqa: S608
-    ids = [
-        row[0]
-        for row in connection.execute(
-            f"SELECT file_id FROM ops.files WHERE {IN_REFRESH} ORDER BY 1"  # noqa: S608 - constants
-        ).fetchall()
-    ]
-    return Selection(_one_of("file_key", keys), keys, _one_of("file_id", ids), ids)
+    return Selection(_one_of("file_key", keys), keys)
 
 
 def _one_of(column: str, values: list[object]) -> str:
@@ -120,19 +127,22 @@ def _one_of(column: str, values: list[object]) -> str:
 
 
 def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
-    """The query of a state table's new rows for the lines `lines` selects, and its parameters; an enriched state
-    table's come from `ENRICHED_LINES`, which `enriched_sums` makes first."""
-    if state in ENRICHED_STATE:
+    """The query of a state table's new rows for the lines `lines` selects, and its parameters; the enriched state
+    tables' come from `ENRICHED_LINES`, which `enriched_sums` makes first, and the invoices' enriched state from
+    their plain state too."""
+    if state == "category_sums":
         return _NEW_ROWS[state], []
+    if state == "enriched_invoices":
+        return _NEW_ROWS[state].format(by_key=lines.by_key), lines.keys
     return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
 
 
 def enriched_sums(connection: duckdb.DuckDBPyConnection, lines: Selection) -> None:
-    """Make `ENRICHED_LINES`: the enriched lines `lines` selects, summed per invoice and per category."""
-    enriched = f"""(SELECT f.file_key, e.* FROM {ENRICHED_VIEW} AS e JOIN ops.files AS f USING (file_id)
-                    WHERE {lines.by_id})"""  # noqa: S608 - constants and placeholders
+    """Make `ENRICHED_LINES`: the product lines `lines` selects, with their categories, summed per invoice and per
+    category and day."""
+    selected = f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"  # noqa: S608 - constants and placeholders
     connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ENRICHED_LINES} AS {_ENRICHED_SUMS.format(enriched=enriched)}", lines.ids
+        f"CREATE OR REPLACE TEMP TABLE {ENRICHED_LINES} AS {_CATEGORY_LINES.format(lines=selected)}", lines.keys
     )
 
 
