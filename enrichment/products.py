@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -270,29 +272,50 @@ def complexity_of(words: list[str], text: str) -> int:
     return min(score, 5)
 
 
-def categorise(stock_code: str | None, description: str | None) -> ProductRecord:
-    """Category, brand, seasonal flag, complexity and tags of one product, from whole words only."""
-    code = (stock_code or "").strip().upper()
-    text = " ".join((description or "").upper().split())
+class _Traits(NamedTuple):
+    """What a description alone says of a product."""
+
+    category: str
+    brand: str | None
+    is_seasonal: bool
+    complexity: int
+    tags: tuple[str, ...]
+    head_term: str | None
+
+
+@functools.lru_cache(maxsize=65536)
+def _traits(text: str) -> _Traits:
+    # Many stock codes share one description (a run's keys can be twenty times its descriptions).
     words = words_of(text)
     is_seasonal = any(word in SEASONAL_WORDS for word in words)
-    if code and is_non_product_code(code):
-        category = "non_product"
-    elif is_seasonal:
-        category = "seasonal"
-    else:
-        category = _category_from(words) or OTHER
-    tags = sorted({TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set()))
-    return ProductRecord(
-        stock_code=stock_code,
-        description=description,
+    category = "seasonal" if is_seasonal else _category_from(words) or OTHER
+    return _Traits(
         category=category,
         brand=_brand_of(text),
         is_seasonal=is_seasonal,
         complexity=complexity_of(words, text) if words else 1,
-        tags=tags,
-        source=LOCAL_SOURCE,
+        tags=tuple(
+            sorted({TAG_WORDS[word] for word in words if word in TAG_WORDS} | ({"seasonal"} if is_seasonal else set()))
+        ),
         head_term=_head_term(words) if category == OTHER else None,
+    )
+
+
+def categorise(stock_code: str | None, description: str | None) -> ProductRecord:
+    """Category, brand, seasonal flag, complexity and tags of one product, from whole words only."""
+    code = (stock_code or "").strip().upper()
+    traits = _traits(" ".join((description or "").upper().split()))
+    non_product = bool(code) and is_non_product_code(code)
+    return ProductRecord(
+        stock_code=stock_code,
+        description=description,
+        category="non_product" if non_product else traits.category,
+        brand=traits.brand,
+        is_seasonal=traits.is_seasonal,
+        complexity=traits.complexity,
+        tags=list(traits.tags),
+        source=LOCAL_SOURCE,
+        head_term=None if non_product else traits.head_term,
     )
 
 

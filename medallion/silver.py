@@ -41,12 +41,13 @@ NON_PRODUCT_CODES = frozenset(
     }
 )
 NON_PRODUCT_PATTERN = r"^(?:GIFT_\d{4}_\d+|DCGS.*)$"
+_NON_PRODUCT = re.compile(NON_PRODUCT_PATTERN)
 
 
 def is_non_product_code(stock_code: str) -> bool:
     """Postage, fees, adjustments, gift vouchers and the like: stock codes that are not goods."""
     code = stock_code.strip().upper()
-    return code in NON_PRODUCT_CODES or re.match(NON_PRODUCT_PATTERN, code) is not None
+    return code in NON_PRODUCT_CODES or _NON_PRODUCT.match(code) is not None
 
 
 # Dates that contradict a file's evident day/month order are treated as bad values while they stay this rare.
