@@ -126,8 +126,8 @@ def _text_lists(name: str, values: Sequence[Sequence[str] | None]) -> pl.Series:
     at a time, ten times slower for a dimension of tens of thousands of products."""
     if any(_UNIT_SEPARATOR in item for value in values if value for item in value):
         return pl.Series(name, values, dtype=pl.List(pl.String))
-    joined = pl.Series(name, [None if value is None else _UNIT_SEPARATOR.join(value) for value in values])
-    empty = pl.Series(name, [value is not None and len(value) == 0 for value in values])
+    joined = pl.Series(name, [None if value is None else _UNIT_SEPARATOR.join(value) for value in values], pl.String)
+    empty = pl.Series(name, [value is not None and len(value) == 0 for value in values], pl.Boolean)
     return pl.select(
         pl.when(empty)
         .then(pl.lit([], dtype=pl.List(pl.String)))
