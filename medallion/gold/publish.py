@@ -55,16 +55,19 @@ def _publish(connection: duckdb.DuckDBPyConnection, parameters: dict[str, Any], 
     """Refresh the state of the files in `state.REFRESH` (every file in a `rebuild`), move the totals, and rewrite
     the gold tables."""
     lines = state.selection(connection, every_file=rebuild)
+    enriched = state.has_enriched_view(connection)
+    if enriched:
+        state.number_categories(connection)
+    state.line_sums(connection, lines, categories=enriched)
     _refresh_base(connection, lines)
     top_products.refresh_top_products(connection, lines, parameters["top_n"])
-    enriched = state.has_enriched_view(connection)
     if enriched:
         _refresh_enriched(connection)
     state.mark_enriched(connection, enriched=enriched)
     publish_tables(connection, parameters, enriched=enriched)
     for name in totals.TEMPORARY_VIEWS:
         connection.execute(f"DROP VIEW IF EXISTS {name}")
-    for name in (*totals.TEMPORARY_TABLES, *top_products.TEMPORARY_TABLES, state.ENRICHED_LINES, state.REFRESH):
+    for name in (*totals.TEMPORARY_TABLES, *top_products.TEMPORARY_TABLES, state.LINE_SUMS, state.REFRESH):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -88,8 +91,7 @@ def _refresh_enriched(connection: duckdb.DuckDBPyConnection) -> None:
         stale = state.stale_enriched_files_sql(connection)
         state.set_refresh(connection, f"SELECT file_key FROM {state.REFRESH} UNION ALL {stale}")  # noqa: S608
     lines = state.selection(connection, every_file=every_file)
-    state.number_categories(connection)
-    state.enriched_sums(connection, lines)
+    state.enriched_sums(connection)
     totals.refresh_sliced_state(connection, "enriched_invoices", lines)
     totals.move_totals(connection, totals.REGION_TOTALS)
     totals.move_category_totals(connection, lines)

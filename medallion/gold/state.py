@@ -24,14 +24,15 @@ LIVE_STATUSES = "('silver', 'loaded')"
 # The state tables built with the enrichment dimensions, and the dimension values they were built with.
 ENRICHED_STATE = ("enriched_invoices", "category_sums")
 _SEEN = ("seen_rates", "seen_countries", "seen_products")
-ENRICHED_LINES = "gold_new_enriched"
+# The refreshed files' lines summed per invoice (the plain state's rows, with the bits of the invoice's product
+# categories) and per product category and day, in one read of silver: see `line_sums`.
+LINE_SUMS = "gold_line_sums"
 # The bits of `enriched_invoices.categories`, one per category.
 CATEGORY_BITS = 64
 
 _EXACT_SUMS = """sum(line_amount::DECIMAL(38, 2)) AS amount, sum(quantity)::BIGINT AS quantity,
     count(*) AS rows"""
-# A product line without a category (none known for it) counts under 'other', as the category table shows it.
-_CATEGORY = "coalesce(p.category, 'other')"
+_INVOICE_GRAIN = "file_key, invoice_no, customer_id, country, invoice_date, year, month, is_cancellation"
 # Amounts converted at the rate (`r`) of the day of the exact sums of one invoice, or of one category and day, of a
 # file (`{of}`); summed with `{total}` when several days make one row.
 _CONVERTED_SUMS = """{total}(coalesce((({of}.amount * r.usd)::DECIMAL(38, 12)), 0)) AS amount_usd,
@@ -40,8 +41,9 @@ _CONVERTED_SUMS = """{total}(coalesce((({of}.amount * r.usd)::DECIMAL(38, 12)), 
     {total}(CASE WHEN r.eur IS NULL THEN 0 ELSE {of}.rows END) AS eur_rows"""
 
 # Per state table, its new rows for the files to refresh, read from `{lines}` (silver's lines of those files) or
-# from `ENRICHED_LINES` (see `enriched_sums`) and the plain state. Bad-debt adjustments are accounting entries, not
-# sales: gold leaves them out everywhere but in the date the customer segments are measured from.
+# from the temporary tables `invoice_sums` and `enriched_sums` make and the plain state. Bad-debt adjustments are
+# accounting entries, not sales: gold leaves them out everywhere but in the date the customer segments are measured
+# from.
 _NEW_ROWS: dict[str, str] = {
     "files": f"""
         SELECT r.file_key, f.silver_at, f.silver_rows, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts,
@@ -56,10 +58,8 @@ _NEW_ROWS: dict[str, str] = {
                    FROM {{lines}} GROUP BY file_key) AS l USING (file_key)
         WHERE l.file_key IS NOT NULL OR f.live""",  # noqa: S608 - constants
     "invoices": f"""
-        SELECT file_key, invoice_no, customer_id, country, invoice_date, year, month, is_cancellation,
-               {_EXACT_SUMS}, min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts
-        FROM {{lines}} WHERE NOT is_bad_debt
-        GROUP BY ALL""",  # noqa: S608 - constants
+        SELECT {_INVOICE_GRAIN}, amount, quantity, rows, first_ts, last_ts
+        FROM {LINE_SUMS} WHERE NOT by_category""",  # noqa: S608 - constants
     "products": f"""
         SELECT file_key, stock_code, description, {_EXACT_SUMS}
         FROM {{lines}} WHERE NOT is_bad_debt AND NOT is_non_product
@@ -74,35 +74,45 @@ _NEW_ROWS: dict[str, str] = {
         JOIN ops.files AS f USING (file_key)
         LEFT JOIN enrichment.rates AS r ON r.currency = f.currency AND r.invoice_date = i.invoice_date
         LEFT JOIN enrichment.countries AS c ON c.country = i.country
-        LEFT JOIN (SELECT * FROM {ENRICHED_LINES} WHERE NOT by_category) AS x
+        LEFT JOIN (SELECT * FROM {LINE_SUMS} WHERE NOT by_category) AS x
             ON x.file_key = i.file_key AND x.invoice_no = i.invoice_no
                AND x.customer_id IS NOT DISTINCT FROM i.customer_id AND x.country = i.country
                AND x.invoice_date = i.invoice_date AND x.is_cancellation = i.is_cancellation""",  # noqa: S608
     "category_sums": f"""
         SELECT s.file_key, s.category, s.is_cancellation, sum(s.amount) AS amount, sum(s.quantity) AS quantity,
                sum(s.rows) AS rows, {_CONVERTED_SUMS.format(of="s", total="sum")}
-        FROM (SELECT * FROM {ENRICHED_LINES} WHERE by_category) AS s
+        FROM (SELECT * FROM {LINE_SUMS} WHERE by_category AND category IS NOT NULL AND {IN_REFRESH}) AS s
         JOIN ops.files AS f USING (file_key)
         LEFT JOIN enrichment.rates AS r ON r.currency = f.currency AND r.invoice_date = s.invoice_date
         GROUP BY s.file_key, s.category, s.is_cancellation""",  # noqa: S608 - constants
 }
-# The refreshed files' product lines with their categories, summed two ways in one read of silver: per invoice, the
-# bits of its lines' categories (numbered by `category_bits`, which `number_categories` keeps up to date first);
-# and per category and invoice date (`by_category`), which the rate of that date converts.
-_CATEGORY_LINES = f"""
-    SELECT file_key, invoice_no, customer_id, country, invoice_date, is_cancellation, category,
-           GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS},
-           coalesce(bit_or(1::UBIGINT << b.bit), 0) AS categories
-    FROM (SELECT l.file_key, l.invoice_no, l.customer_id, l.country, l.invoice_date, l.is_cancellation,
-                 {_CATEGORY} AS category, l.line_amount, l.quantity
-          FROM {{lines}} AS l
-          LEFT JOIN enrichment.products AS p
-              ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description
-          WHERE NOT l.is_bad_debt AND NOT l.is_non_product)
-    LEFT JOIN gold_state.category_bits AS b USING (category)
-    GROUP BY GROUPING SETS (
-        (file_key, invoice_no, customer_id, country, invoice_date, is_cancellation),
-        (file_key, category, is_cancellation, invoice_date))"""  # noqa: S608 - constants
+# Silver's lines summed per invoice and, once enrichment has run (`{categories}`), per category of product lines
+# and day, which the rate of that day converts; each invoice with the bits of its product lines' categories
+# (numbered by `category_bits`, which `number_categories` keeps up to date first). A product's category comes from
+# one row per product (the table has no key); a product line without one (none known for it) counts under
+# 'other', as the category table shows it.
+_LINE_SUMS = f"""
+    SELECT {_INVOICE_GRAIN}, category, GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS},
+           min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts, coalesce(bit_or(1::UBIGINT << bit), 0) AS categories
+    FROM (SELECT l.*, {{category}} AS category, {{bit}} AS bit FROM {{lines}} AS l {{joins}} WHERE NOT l.is_bad_debt)
+    GROUP BY GROUPING SETS ({{sets}})"""  # noqa: S608 - constants
+_CATEGORY_PARTS = {
+    "category": "CASE WHEN NOT l.is_non_product THEN coalesce(p.category, 'other') END",
+    "bit": "CASE WHEN NOT l.is_non_product THEN b.bit END",
+    "joins": """
+        LEFT JOIN (SELECT stock_code, description, any_value(category) AS category
+                   FROM enrichment.products GROUP BY ALL) AS p
+            ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description
+        LEFT JOIN gold_state.category_bits AS b ON b.category = coalesce(p.category, 'other')""",
+    "sets": f"({_INVOICE_GRAIN}), (file_key, category, is_cancellation, invoice_date)",
+}
+# Before enrichment has run: per invoice only (`category` is NULL on every line).
+_NO_CATEGORY_PARTS = {
+    "category": "NULL::VARCHAR",
+    "bit": "NULL::INTEGER",
+    "joins": "",
+    "sets": f"({_INVOICE_GRAIN}, category)",
+}
 
 
 class Selection(NamedTuple):
@@ -127,23 +137,46 @@ def _one_of(column: str, values: list[object]) -> str:
 
 
 def new_rows(state: str, lines: Selection) -> tuple[str, list[object]]:
-    """The query of a state table's new rows for the lines `lines` selects, and its parameters; the enriched state
-    tables' come from `ENRICHED_LINES`, which `enriched_sums` makes first, and the invoices' enriched state from
-    their plain state too."""
-    if state == "category_sums":
+    """The query of a state table's new rows for the lines `lines` selects, and its parameters. The invoices' and
+    categories' rows come from `LINE_SUMS` (see `line_sums`), the invoices' enriched state from the plain state."""
+    if state in ("invoices", "category_sums"):
         return _NEW_ROWS[state], []
     if state == "enriched_invoices":
         return _NEW_ROWS[state].format(by_key=lines.by_key), lines.keys
-    return _NEW_ROWS[state].format(lines=f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"), lines.keys  # noqa: S608
+    return _NEW_ROWS[state].format(lines=_lines_of(lines)), lines.keys
 
 
-def enriched_sums(connection: duckdb.DuckDBPyConnection, lines: Selection) -> None:
-    """Make `ENRICHED_LINES`: the product lines `lines` selects, with their categories, summed per invoice and per
-    category and day."""
-    selected = f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"  # noqa: S608 - constants and placeholders
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ENRICHED_LINES} AS {_CATEGORY_LINES.format(lines=selected)}", lines.keys
-    )
+def _lines_of(lines: Selection) -> str:
+    return f"(SELECT * FROM {LINES_VIEW} WHERE {lines.by_key})"  # noqa: S608 - constants and placeholders
+
+
+def line_sums(connection: duckdb.DuckDBPyConnection, lines: Selection, *, categories: bool) -> None:
+    """Make `LINE_SUMS`: the lines `lines` selects summed per invoice and, with `categories` (enrichment has run),
+    per category and day, each invoice with its category bits."""
+    _line_sums(connection, lines, categories=categories, into=f"CREATE OR REPLACE TEMP TABLE {LINE_SUMS} AS")
+
+
+def _line_sums(connection: duckdb.DuckDBPyConnection, lines: Selection, *, categories: bool, into: str) -> None:
+    parts = _CATEGORY_PARTS if categories else _NO_CATEGORY_PARTS
+    connection.execute(f"{into} {_LINE_SUMS.format(lines=_lines_of(lines), **parts)}", lines.keys)
+
+
+def enriched_sums(connection: duckdb.DuckDBPyConnection) -> None:
+    """Add to `LINE_SUMS` the sums of the files in `REFRESH` that it lacks: those refreshed for a dimension that
+    changed, whose lines did not change."""
+    others = [
+        row[0]
+        for row in connection.execute(
+            f"SELECT file_key FROM {REFRESH} EXCEPT SELECT file_key FROM {LINE_SUMS} ORDER BY 1"  # noqa: S608
+        ).fetchall()
+    ]
+    if others:
+        _line_sums(
+            connection,
+            Selection(_one_of("file_key", others), others),
+            categories=True,
+            into=f"INSERT INTO {LINE_SUMS} BY NAME",
+        )
 
 
 def set_refresh(connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None) -> None:
