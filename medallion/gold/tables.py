@@ -62,8 +62,8 @@ GOLD_SQL: dict[str, str] = {
             FROM customers),
         scored AS (
             SELECT c.*, date_diff('day', c.last_purchase, b.as_of) AS recency_days,
-                   ntile(5) OVER (ORDER BY date_diff('day', c.last_purchase, b.as_of) DESC, c.customer_id)
-                       AS recency_score,
+                   -- The most recent purchase last: the same order as recency from the highest, a plain date.
+                   ntile(5) OVER (ORDER BY c.last_purchase, c.customer_id) AS recency_score,
                    ntile(5) OVER (ORDER BY c.frequency, c.customer_id) AS frequency_score,
                    ntile(5) OVER (ORDER BY c.net_revenue, c.customer_id) AS monetary_score,
                    CASE WHEN c.net_revenue > b.vip_above THEN 'VIP'

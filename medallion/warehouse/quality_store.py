@@ -45,8 +45,9 @@ def file_quality_counts(
     ]
     if outside_rows:
         # Typing rows again is the costly part of a small file's counts; a file whose rows are all in silver needs none.
+        # The rows are found by row id (a row's number less one), faster than by comparing every row's number.
         outside = f"""(SELECT rowid + 1 AS row_number, * FROM {bronze_table(file_id)}
-                       WHERE rowid + 1 IN (SELECT row_number FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
+                       WHERE rowid IN (SELECT row_number - 1 FROM {_OUTSIDE_SILVER_TABLE}))"""  # noqa: S608
         rows.append(first_row(connection, quality.quality_sql(silver.typed_rows_sql(outside, date_formats))) or {})
     return quality.counts_of(rows, duplicate_rows)
 
