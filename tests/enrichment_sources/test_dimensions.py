@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import httpx
@@ -11,7 +12,9 @@ import pytest
 import respx
 
 from enrichment.build import build_enrichment
-from enrichment.dimensions import enrichment_fingerprint, unmapped_countries
+from enrichment.dimensions import PRODUCTS, enrichment_fingerprint, unmapped_countries
+from enrichment.lookup import Found, Origin
+from enrichment.products import categorise
 from enrichment.rates import EcbRates
 
 from .conftest import SECRET, FakeClock, api_fixture, fast_settings, load_silver
@@ -173,3 +176,28 @@ def test_a_file_run_looks_up_the_keys_of_its_own_rows_only(warehouse: duckdb.Duc
     assert own.distinct_keys == own.looked_up == {"rates": 4, "countries": 5, "products": 5}
     assert own.unmapped_countries == ["Channel Islands", "Unspecified"]
     assert build_enrichment(warehouse, fast_settings(), live=False).looked_up == nothing
+
+
+def test_the_products_table_keeps_every_tag_list_as_the_records_have_it(warehouse: duckdb.DuckDBPyConnection) -> None:
+    load_silver(warehouse, ROWS)
+    build_enrichment(warehouse, fast_settings(), live=False)
+    stored = {
+        (code, description): tags
+        for code, description, tags in warehouse.execute(
+            "SELECT stock_code, description, tags FROM enrichment.products"
+        ).fetchall()
+    }
+    expected = {(code, description): categorise(code, description).tags for code, description, *_ in ROWS}
+    assert stored == expected
+    assert [] in stored.values() and any(len(tags) > 1 for tags in stored.values())
+
+
+def test_a_frame_of_text_lists_keeps_empty_missing_and_separator_holding_lists() -> None:
+    now = datetime(2026, 12, 5)
+    lists: list[list[str] | None] = [[], ["colour"], ["colour", "hanging"], [""], ["a\x1fb", "c"], None]
+    found = [
+        Found(SimpleNamespace(stock_code=str(number), description=None, tags=tags), Origin.OFFLINE)
+        for number, tags in enumerate(lists)
+    ]
+    assert PRODUCTS.frame(found, now)["tags"].to_list() == lists
+    assert PRODUCTS.frame(found[:4] + found[5:], now)["tags"].to_list() == lists[:4] + lists[5:]
