@@ -331,6 +331,62 @@ def test_a_changed_enrichment_value_moves_the_enriched_tables_of_the_files_that_
         incremental.close()
 
 
+_ENRICHED_STATE = ("enriched_invoices", "category_sums", "region_totals", "category_totals")
+
+
+def _assert_moved_equals_rebuilt(connection: duckdb.DuckDBPyConnection, incremental: Loader) -> None:
+    """Every gold table and the enriched state as gold moved them, against a rebuild from silver."""
+    moved = {name: incremental.gold_rows(name) for name in gold.GOLD_TABLES}
+    state = {name: _state_rows(connection, name) for name in _ENRICHED_STATE}
+    gold.publish_gold(connection, **GOLD_OPTIONS)
+    for name in gold.GOLD_TABLES:
+        assert differences(connection, name, moved[name]) == (0, 0), name
+    for name, rows in state.items():
+        assert _state_rows(connection, name) == rows, name
+
+
+def _state_rows(connection: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
+    return sorted(connection.execute(f"SELECT * FROM gold_state.{name}").fetchall(), key=repr)  # noqa: S608 - constant
+
+
+def test_a_new_file_and_a_changed_category_move_gold_together_as_a_rebuild_makes_it(tmp_path: Path) -> None:
+    # February's file is refreshed for the category alone, April's for its lines; a day lost its rate too.
+    incremental = Loader(_settings(tmp_path / "w"), incremental=True)
+    try:
+        for name, lines in (("jan.csv", JANUARY), ("feb.csv", FEBRUARY)):
+            incremental.load(write_csv(tmp_path / name, *lines))
+        with incremental.warehouse.connection() as connection:
+            connection.execute(
+                """UPDATE enrichment.products SET category = 'toys', enriched_at = now()::TIMESTAMP
+                   WHERE stock_code = '22728'"""
+            )
+            connection.execute("DELETE FROM enrichment.rates WHERE invoice_date = DATE '2011-01-08'")
+        incremental.load(write_csv(tmp_path / "apr.csv", *APRIL))
+        with incremental.warehouse.connection() as connection:
+            _assert_moved_equals_rebuilt(connection, incremental)
+    finally:
+        incremental.close()
+
+
+def test_gold_kept_before_enrichment_first_ran_is_enriched_as_a_rebuild_makes_it(tmp_path: Path) -> None:
+    incremental = Loader(_settings(tmp_path / "w"), incremental=True)
+    try:
+        pipeline = incremental.settings.pipeline
+        for name, lines in (("jan.csv", JANUARY), ("feb.csv", FEBRUARY)):
+            report = steps.load_bronze(incremental.warehouse, write_csv(tmp_path / name, *lines), pipeline)
+            steps.load_silver(incremental.warehouse, report.file_id, pipeline)
+            with incremental.warehouse.connection() as connection:
+                key = ledger.key_of_file(connection, report.file_id)
+                gold.update_gold(connection, added_file_keys=[key], removed_file_keys=[], **GOLD_OPTIONS)
+        # Enrichment's first run comes with March's file: the two files before it are enriched with it.
+        incremental.load(write_csv(tmp_path / "mar.csv", *MARCH_FIRST))
+        with incremental.warehouse.connection() as connection:
+            assert gold.gold_kpis(connection)["files"] == 3
+            _assert_moved_equals_rebuilt(connection, incremental)
+    finally:
+        incremental.close()
+
+
 def test_a_failed_file_takes_its_rows_out_of_gold(tmp_path: Path) -> None:
     incremental = Loader(_settings(tmp_path / "w"), incremental=True)
     try:

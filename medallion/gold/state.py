@@ -41,9 +41,8 @@ _CONVERTED_SUMS = """{total}(coalesce((({of}.amount * r.usd)::DECIMAL(38, 12)), 
     {total}(CASE WHEN r.eur IS NULL THEN 0 ELSE {of}.rows END) AS eur_rows"""
 
 # Per state table, its new rows for the files to refresh, read from `{lines}` (silver's lines of those files) or
-# from the temporary tables `invoice_sums` and `enriched_sums` make and the plain state. Bad-debt adjustments are
-# accounting entries, not sales: gold leaves them out everywhere but in the date the customer segments are measured
-# from.
+# from `LINE_SUMS` (see `line_sums`) and the plain state. Bad-debt adjustments are accounting entries, not sales:
+# gold leaves them out everywhere but in the date the customer segments are measured from.
 _NEW_ROWS: dict[str, str] = {
     "files": f"""
         SELECT r.file_key, f.silver_at, f.silver_rows, coalesce(l.sale_rows, 0) AS sale_rows, l.first_ts, l.last_ts,
@@ -86,11 +85,11 @@ _NEW_ROWS: dict[str, str] = {
         LEFT JOIN enrichment.rates AS r ON r.currency = f.currency AND r.invoice_date = s.invoice_date
         GROUP BY s.file_key, s.category, s.is_cancellation""",  # noqa: S608 - constants
 }
-# Silver's lines summed per invoice and, once enrichment has run (`{categories}`), per category of product lines
+# Silver's lines summed per invoice and, once enrichment has run (`_CATEGORY_PARTS`), per category of product lines
 # and day, which the rate of that day converts; each invoice with the bits of its product lines' categories
 # (numbered by `category_bits`, which `number_categories` keeps up to date first). A product's category comes from
-# one row per product (the table has no key); a product line without one (none known for it) counts under
-# 'other', as the category table shows it.
+# one row per product (the table has no key: the smallest category, should a key ever have two); a product line
+# without one (none known for it) counts under 'other', as the category table shows it.
 _LINE_SUMS = f"""
     SELECT {_INVOICE_GRAIN}, category, GROUPING(invoice_no) = 1 AS by_category, {_EXACT_SUMS},
            min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts, coalesce(bit_or(1::UBIGINT << bit), 0) AS categories
@@ -100,7 +99,7 @@ _CATEGORY_PARTS = {
     "category": "CASE WHEN NOT l.is_non_product THEN coalesce(p.category, 'other') END",
     "bit": "CASE WHEN NOT l.is_non_product THEN b.bit END",
     "joins": """
-        LEFT JOIN (SELECT stock_code, description, any_value(category) AS category
+        LEFT JOIN (SELECT stock_code, description, min(category) AS category
                    FROM enrichment.products GROUP BY ALL) AS p
             ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description
         LEFT JOIN gold_state.category_bits AS b ON b.category = coalesce(p.category, 'other')""",
