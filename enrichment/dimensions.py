@@ -106,12 +106,10 @@ class Dimension(Generic[K]):
     def frame(self, found: Sequence[Found[BaseModel]], now: datetime) -> pl.DataFrame:
         """The rows of the run's records, each stamped with the run's moment and its own expiry."""
         # Column by column: tens of thousands of products a run, where a dict per row costs several times more.
-        columns: dict[str, list[Any] | pl.Series] = {
-            name: [getattr(item.record, name, None) for item in found] for name in self.columns
-        }
+        columns: dict[str, list[Any] | pl.Series] = {}
         for name, dtype in self.columns.items():
-            if dtype == pl.List(pl.String):
-                columns[name] = _text_lists(name, columns[name])
+            values = [getattr(item.record, name, None) for item in found]
+            columns[name] = _text_lists(name, values) if dtype == pl.List(pl.String) else values
         columns["enriched_at"] = [now] * len(found)
         columns["expires_at"] = [item.expires_at for item in found]
         stamps = {"enriched_at": pl.Datetime("us"), "expires_at": pl.Datetime("us")}
