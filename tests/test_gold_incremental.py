@@ -345,10 +345,6 @@ def _assert_moved_equals_rebuilt(connection: duckdb.DuckDBPyConnection, incremen
         assert _state_rows(connection, name) == rows, name
 
 
-def _state_rows(connection: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
-    return sorted(connection.execute(f"SELECT * FROM gold_state.{name}").fetchall(), key=repr)  # noqa: S608 - constant
-
-
 def test_a_new_file_and_a_changed_category_move_gold_together_as_a_rebuild_makes_it(tmp_path: Path) -> None:
     # February's file is refreshed for the category alone, April's for its lines; a day lost its rate too.
     incremental = Loader(_settings(tmp_path / "w"), incremental=True)
@@ -385,6 +381,38 @@ def test_gold_kept_before_enrichment_first_ran_is_enriched_as_a_rebuild_makes_it
             _assert_moved_equals_rebuilt(connection, incremental)
     finally:
         incremental.close()
+
+
+def test_a_file_left_in_silver_by_a_failed_run_counts_once_when_loaded_again(tmp_path: Path) -> None:
+    # A run whose gold step failed and whose taking back out failed too (a full disk) leaves the file's ledger row
+    # `silver` with its rows in silver; a later file's run catches gold up with them, then the retry loads it again.
+    paths = {name: write_csv(tmp_path / f"{name}.csv", *lines) for name, lines in (
+        ("jan", JANUARY), ("feb", FEBRUARY), ("mar", MARCH_FIRST))}  # fmt: skip
+    retried = Loader(_settings(tmp_path / "retried"), incremental=True)
+    once = Loader(_settings(tmp_path / "once"), incremental=True)
+    try:
+        retried.load(paths["jan"])
+        pipeline = retried.settings.pipeline
+        left = steps.load_bronze(retried.warehouse, paths["feb"], pipeline)
+        steps.load_silver(retried.warehouse, left.file_id, pipeline)
+        retried.load(paths["mar"])
+        retried.load(paths["feb"])
+        for name in ("jan", "mar", "feb"):
+            once.load(paths[name])
+        assert_same_gold(retried, once)
+        with retried.warehouse.connection() as connection:
+            lines = connection.execute(
+                "SELECT count(*) FROM silver.lines WHERE file_key = ?", [ledger.key_of_file(connection, left.file_id)]
+            ).fetchone()
+            files = connection.execute(
+                "SELECT count(*), count(*) FILTER (WHERE bronze_rows = silver_rows + rejected_rows + duplicate_rows"
+                " + overlap_rows) FROM ops.files"
+            ).fetchone()
+    finally:
+        retried.close()
+        once.close()
+    assert lines == (len(FEBRUARY),)  # its line of a January invoice is one January's file lacked
+    assert files == (3, 3)
 
 
 def test_a_failed_file_takes_its_rows_out_of_gold(tmp_path: Path) -> None:
