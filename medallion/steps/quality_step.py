@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 from pydantic import BaseModel
 
 from medallion import quality
@@ -41,18 +40,6 @@ def score_quality(
 def score_dataset(warehouse: Warehouse, pipeline: PipelineSettings) -> quality.QualityScores:
     """Score every file now in silver together and record it as a `dataset` row of the quality history."""
     with warehouse.connection() as connection:
-        return _dataset_scores(connection, pipeline)
-
-
-def _dataset_scores(connection: duckdb.DuckDBPyConnection, pipeline: PipelineSettings) -> quality.QualityScores:
-    counts = quality_store.live_quality_counts(connection)
-    scores = quality.quality_scores(counts, pipeline.quality_weights)
-    quality_store.record_quality(
-        connection,
-        scope="dataset",
-        file_id=None,
-        counts=counts,
-        scores=scores,
-        threshold=pipeline.quality_alert_threshold,
-    )
-    return scores
+        return quality_store.record_dataset_quality(
+            connection, threshold=pipeline.quality_alert_threshold, weights=pipeline.quality_weights
+        )

@@ -52,9 +52,8 @@ def load_silver(warehouse: Warehouse, file_id: str, pipeline: PipelineSettings) 
     with warehouse.connection() as connection:
         report, totals = _file_silver(connection, file_id, pipeline, rebuild=False)
         for other, republished in totals.republished.items():
-            quality_store.record_quality(
+            quality_store.record_file_quality(
                 connection,
-                scope="file",
                 file_id=other,
                 counts=republished.counts,
                 scores=quality.quality_scores(republished.counts, pipeline.quality_weights),

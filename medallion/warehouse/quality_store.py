@@ -52,20 +52,17 @@ def file_quality_counts(
     return quality.counts_of(rows, duplicate_rows)
 
 
-def record_quality(
+def record_file_quality(
     connection: duckdb.DuckDBPyConnection,
     *,
-    scope: str,
-    file_id: str | None,
+    file_id: str,
     counts: QualityCounts,
     scores: QualityScores,
     threshold: float,
 ) -> None:
-    """Store one quality measurement; a file's measurement replaces its previous one."""
+    """Store a file's measurement, replacing its previous one."""
     with transaction(connection):
-        if scope == "file":
-            connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
-        insert_quality(connection, scope, file_id, counts, scores, threshold)
+        _replace_file_quality(connection, file_id, counts, scores, threshold)
 
 
 def record_file_and_dataset_quality(
@@ -80,12 +77,26 @@ def record_file_and_dataset_quality(
     """Store the file's measurement (replacing its previous one) and the whole dataset's measured with it, in one
     transaction; returns the dataset's scores."""
     with transaction(connection):
-        connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
-        insert_quality(connection, "file", file_id, counts, scores, threshold)
-        dataset_counts = live_quality_counts(connection)
-        dataset_scores = quality.quality_scores(dataset_counts, weights)
-        insert_quality(connection, "dataset", None, dataset_counts, dataset_scores, threshold)
-    return dataset_scores
+        _replace_file_quality(connection, file_id, counts, scores, threshold)
+        return record_dataset_quality(connection, threshold=threshold, weights=weights)
+
+
+def _replace_file_quality(
+    connection: duckdb.DuckDBPyConnection, file_id: str, counts: QualityCounts, scores: QualityScores, threshold: float
+) -> None:
+    connection.execute("DELETE FROM ops.quality WHERE scope = 'file' AND file_id = ?", [file_id])
+    insert_quality(connection, "file", file_id, counts, scores, threshold)
+
+
+def record_dataset_quality(
+    connection: duckdb.DuckDBPyConnection, *, threshold: float, weights: dict[str, float]
+) -> QualityScores:
+    """Score every file now in silver together and store it as a `dataset` measurement (one statement, or inside
+    the caller's transaction); returns the scores."""
+    counts = live_quality_counts(connection)
+    scores = quality.quality_scores(counts, weights)
+    insert_quality(connection, "dataset", None, counts, scores, threshold)
+    return scores
 
 
 def insert_quality(
