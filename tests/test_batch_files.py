@@ -155,35 +155,38 @@ def _assert_feb_and_apr_failed_alone(settings: Settings, filed: list[BatchFile])
     ]
 
 
-def test_a_failing_gold_step_sends_every_staged_file_to_errors_and_leaves_the_warehouse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _january_then_a_round_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attribute: str, failing: object
+) -> tuple[Settings, dict[str, list[tuple[object, ...]]], list[BatchFile]]:
+    """January loaded in a batch, then February and April in one whose `batch.<attribute>` is `failing`: the
+    settings, gold as January left it, and the failed round's files."""
     settings = _settings(tmp_path)
     raw = settings.pipeline.raw_data_path
     _run_batch(settings, [write_csv(raw / "jan.csv", *JANUARY)])
     before = {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES}
-
-    monkeypatch.setattr(batch, "_FINISH_LAYERS", dataclasses.replace(batch._FINISH_LAYERS, gold=_no_space))
+    monkeypatch.setattr(batch, attribute, failing)
     filed = _run_batch(settings, [write_csv(raw / "feb.csv", *FEBRUARY), write_csv(raw / "apr.csv", *APRIL)])
+    return settings, before, filed
+
+
+def test_a_failing_gold_step_sends_every_staged_file_to_errors_and_leaves_the_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_gold = dataclasses.replace(batch._FINISH_LAYERS, gold=_no_space)
+    settings, before, filed = _january_then_a_round_failing(tmp_path, monkeypatch, "_FINISH_LAYERS", failing_gold)
 
     _assert_feb_and_apr_failed_alone(settings, filed)
     assert _query(settings, "SELECT count(*) FROM silver.transactions") == _query(
         settings, "SELECT silver_rows FROM ops.files WHERE file_name = 'jan.csv'"
     )
     assert {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES} == before
-    assert (raw / "errors" / "feb.csv.error.json").exists()
+    assert (settings.pipeline.raw_data_path / "errors" / "feb.csv.error.json").exists()
 
 
 def test_a_failing_bronze_view_sends_the_round_s_staged_files_to_errors_and_leaves_the_warehouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(tmp_path)
-    raw = settings.pipeline.raw_data_path
-    _run_batch(settings, [write_csv(raw / "jan.csv", *JANUARY)])
-    before = {name: _gold_rows(settings, name) for name in gold.GOLD_TABLES}
-
-    monkeypatch.setattr(batch, "publish_bronze_view", _no_space)
-    filed = _run_batch(settings, [write_csv(raw / "feb.csv", *FEBRUARY), write_csv(raw / "apr.csv", *APRIL)])
+    settings, before, filed = _january_then_a_round_failing(tmp_path, monkeypatch, "publish_bronze_view", _no_space)
 
     _assert_feb_and_apr_failed_alone(settings, filed)
     assert _query(settings, "SELECT source_file, count(*) FROM bronze.transactions GROUP BY ALL") == _query(

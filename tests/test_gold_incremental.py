@@ -82,10 +82,13 @@ class Loader:
         self.incremental = incremental
         self.warehouse = Warehouse(settings.pipeline)
 
+    def stage(self, path: Path) -> tuple[steps.BronzeReport, steps.SilverReport]:
+        """The file through bronze and silver only, as a run leaves it whose gold step did not run."""
+        report = steps.load_bronze(self.warehouse, path, self.settings.pipeline)
+        return report, steps.load_silver(self.warehouse, report.file_id, self.settings.pipeline)
+
     def load(self, path: Path) -> None:
-        pipeline = self.settings.pipeline
-        report = steps.load_bronze(self.warehouse, path, pipeline)
-        silver = steps.load_silver(self.warehouse, report.file_id, pipeline)
+        report, silver = self.stage(path)
         with self.warehouse.connection() as connection:
             build_enrichment(connection, self.settings.enrichment, live=False)
             if not self.incremental:
@@ -285,10 +288,8 @@ def test_gold_catches_up_with_files_whose_gold_step_never_ran(tmp_path: Path) ->
     # As a warehouse of the previous release has: silver loaded, gold's state empty.
     incremental = Loader(_settings(tmp_path / "w"), incremental=True)
     try:
-        pipeline = incremental.settings.pipeline
         for name, lines in (("jan.csv", JANUARY), ("feb.csv", FEBRUARY)):
-            report = steps.load_bronze(incremental.warehouse, write_csv(tmp_path / name, *lines), pipeline)
-            steps.load_silver(incremental.warehouse, report.file_id, pipeline)
+            incremental.stage(write_csv(tmp_path / name, *lines))
         with incremental.warehouse.connection() as connection:
             gold.update_gold(connection, added_file_keys=[], removed_file_keys=[], **GOLD_OPTIONS)
             moved = {name: incremental.gold_rows(name) for name in gold.GOLD_SQL}  # no enrichment yet
@@ -367,10 +368,8 @@ def test_a_new_file_and_a_changed_category_move_gold_together_as_a_rebuild_makes
 def test_gold_kept_before_enrichment_first_ran_is_enriched_as_a_rebuild_makes_it(tmp_path: Path) -> None:
     incremental = Loader(_settings(tmp_path / "w"), incremental=True)
     try:
-        pipeline = incremental.settings.pipeline
         for name, lines in (("jan.csv", JANUARY), ("feb.csv", FEBRUARY)):
-            report = steps.load_bronze(incremental.warehouse, write_csv(tmp_path / name, *lines), pipeline)
-            steps.load_silver(incremental.warehouse, report.file_id, pipeline)
+            report, _ = incremental.stage(write_csv(tmp_path / name, *lines))
             with incremental.warehouse.connection() as connection:
                 key = ledger.key_of_file(connection, report.file_id)
                 gold.update_gold(connection, added_file_keys=[key], removed_file_keys=[], **GOLD_OPTIONS)
@@ -392,9 +391,7 @@ def test_a_file_left_in_silver_by_a_failed_run_counts_once_when_loaded_again(tmp
     once = Loader(_settings(tmp_path / "once"), incremental=True)
     try:
         retried.load(paths["jan"])
-        pipeline = retried.settings.pipeline
-        left = steps.load_bronze(retried.warehouse, paths["feb"], pipeline)
-        steps.load_silver(retried.warehouse, left.file_id, pipeline)
+        left, _ = retried.stage(paths["feb"])
         retried.load(paths["mar"])
         retried.load(paths["feb"])
         for name in ("jan", "mar", "feb"):
