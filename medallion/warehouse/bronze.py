@@ -290,17 +290,20 @@ def _bronze_file_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
 def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
     """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables.
 
-    The parts are matched by name, so a table without a later column (source_sheet) gives NULL in it.
+    The parts are matched by name, so a table without a later column (source_sheet) gives NULL in it. Each part
+    names its file by a constant, which a filter on the file's id prunes, and the ledger is joined once to them
+    all: DuckDB binds the view again on every file's load, and a part that joined the ledger itself cost that
+    twice as much (docs/scaling.md, a year of files).
     """
     empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in _TABLE_COLUMNS)
-    parts = [
-        f"""SELECT NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file, NULL::BIGINT AS row_number, {empty},
-                   NULL::TIMESTAMP AS ingested_at WHERE false"""
-    ]
+    parts = [f"SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, {empty} WHERE false"]
     parts += [
-        f"""SELECT f.file_id, f.file_name AS source_file, b.rowid + 1 AS row_number, b.*, f.bronze_at AS ingested_at
-            FROM {bronze_table(file_id)} b,
-                 (SELECT file_id, file_name, bronze_at FROM ops.files WHERE file_id = '{file_id}') f"""  # noqa: S608
+        f"SELECT '{file_id}' AS file_id, rowid + 1 AS row_number, * FROM {bronze_table(file_id)}"  # noqa: S608
         for file_id in _bronze_file_ids(connection)
     ]
-    connection.execute("CREATE OR REPLACE VIEW bronze.transactions AS " + "\nUNION ALL BY NAME\n".join(parts))
+    columns = ", ".join(f"b.{column}" for column in _TABLE_COLUMNS)
+    connection.execute(
+        f"""CREATE OR REPLACE VIEW bronze.transactions AS
+            SELECT b.file_id, f.file_name AS source_file, b.row_number, {columns}, f.bronze_at AS ingested_at
+            FROM ({" UNION ALL BY NAME ".join(parts)}) AS b JOIN ops.files AS f USING (file_id)"""  # noqa: S608
+    )
