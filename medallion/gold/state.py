@@ -95,14 +95,17 @@ _LINE_SUMS = f"""
            min(invoice_ts) AS first_ts, max(invoice_ts) AS last_ts, coalesce(bit_or(1::UBIGINT << bit), 0) AS categories
     FROM (SELECT l.*, {{category}} AS category, {{bit}} AS bit FROM {{lines}} AS l {{joins}} WHERE NOT l.is_bad_debt)
     GROUP BY GROUPING SETS ({{sets}})"""  # noqa: S608 - constants
+# The bits are joined to the products, not to every line; every category and 'other' has one by then.
 _CATEGORY_PARTS = {
     "category": "CASE WHEN NOT l.is_non_product THEN coalesce(p.category, 'other') END",
-    "bit": "CASE WHEN NOT l.is_non_product THEN b.bit END",
+    "bit": """CASE WHEN NOT l.is_non_product
+                   THEN coalesce(p.bit, (SELECT bit FROM gold_state.category_bits WHERE category = 'other')) END""",
     "joins": """
-        LEFT JOIN (SELECT stock_code, description, min(category) AS category
-                   FROM enrichment.products GROUP BY ALL) AS p
-            ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description
-        LEFT JOIN gold_state.category_bits AS b ON b.category = coalesce(p.category, 'other')""",
+        LEFT JOIN (SELECT p.stock_code, p.description, p.category, b.bit
+                   FROM (SELECT stock_code, description, min(category) AS category
+                         FROM enrichment.products GROUP BY ALL) AS p
+                   LEFT JOIN gold_state.category_bits AS b ON b.category = coalesce(p.category, 'other')) AS p
+            ON p.stock_code IS NOT DISTINCT FROM l.stock_code AND p.description IS NOT DISTINCT FROM l.description""",
     "sets": f"({_INVOICE_GRAIN}), (file_key, category, is_cancellation, invoice_date)",
 }
 # Before enrichment has run: per invoice only (`category` is NULL on every line).
