@@ -17,7 +17,8 @@ from enrichment.dimensions import (
     distinct_key_counts,
     ensure_dimension_tables,
     publish_dimensions,
-    unmapped_countries,
+    stage_keys,
+    staged_unmapped_countries,
 )
 from enrichment.lookup import Found, Lookup, LookupCounts
 from enrichment.redaction import install_log_redaction
@@ -87,15 +88,16 @@ def build_enrichment(
     ensure_dimension_tables(connection)
     cache = ApiCache(connection, tuple(settings.secrets()))
     sources = enrichment_sources(cache, settings, live=live, now=now, clock=clock, transport=transport)
-    stats = EnrichmentStats(live=live, distinct_keys=distinct_key_counts(connection, file_ids))
+    stage_keys(connection, file_ids)
+    stats = EnrichmentStats(live=live, distinct_keys=distinct_key_counts(connection))
     found: dict[str, list[Found[Any]]] = {}
     for dimension in DIMENSIONS:
-        keys = dimension.pending_keys(connection, now, file_ids)
+        keys = dimension.pending_keys(connection, now)
         lookup = sources[dimension.name].lookup(keys)
         stats.record(dimension.name, len(keys), lookup)
         found[dimension.name] = lookup.found
     publish_dimensions(connection, found, now)
-    stats.unmapped_countries = [item.country for item in unmapped_countries(connection, file_ids)]
+    stats.unmapped_countries = [item.country for item in staged_unmapped_countries(connection)]
     stats.duration_s = round(time.perf_counter() - started, 3)
     logger.info("enrichment (%s): %s", "live" if live else "offline", stats.in_words())
     return stats

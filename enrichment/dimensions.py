@@ -81,6 +81,29 @@ def silver_rows(file_ids: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
     return _FILES_ROWS, {"files": list(file_ids)}
 
 
+# Each dimension's distinct keys of the rows an enrichment run looks at, with their rows, from one grouping of them
+# (`stage_keys`): the run reads this small table instead of the rows once per dimension and count.
+KEYS_TABLE = "enrichment_keys"
+
+
+def stage_keys(connection: duckdb.DuckDBPyConnection, file_ids: Sequence[str] | None = None) -> None:
+    """Group silver's rows (or the files' rows) once into KEYS_TABLE, a temporary table of this connection."""
+    rows, parameters = silver_rows(file_ids)
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {KEYS_TABLE} AS
+            SELECT CASE WHEN GROUPING(currency) = 0 THEN 'rates' WHEN GROUPING(country) = 0 THEN 'countries'
+                        ELSE 'products' END AS key_set,
+                   currency, invoice_date, country, stock_code, description, count(*) AS row_count
+            FROM {rows}
+            GROUP BY GROUPING SETS ((currency, invoice_date), (country), (stock_code, description))""",  # noqa: S608
+        parameters,
+    )
+
+
+def _staged_keys(key_set: str) -> str:
+    return f"(SELECT * FROM {KEYS_TABLE} WHERE key_set = '{key_set}')"  # noqa: S608 - a dimension's constant name
+
+
 @dataclass(frozen=True)
 class Dimension(Generic[K]):
     """One enrichment table: the keys of silver it is missing, and how a run's records replace its rows."""
@@ -88,20 +111,17 @@ class Dimension(Generic[K]):
     name: str
     # The record's columns in the table's order; enriched_at and expires_at follow.
     columns: Mapping[str, pl.DataType | type[pl.DataType]]
-    # Distinct keys of the silver rows in `{rows}` with no row or an expired one, as of `$now`.
+    # Distinct keys of `{rows}` (its staged keys) with no row or an expired one, as of `$now`.
     pending_sql: str
     key_of: Callable[[tuple[Any, ...]], K]
     # The name the run's rows are registered under, and the statements that move them into the table.
     staged_as: str
     upsert_sql: tuple[str, ...]
 
-    def pending_keys(
-        self, connection: duckdb.DuckDBPyConnection, now: datetime, file_ids: Sequence[str] | None = None
-    ) -> list[K]:
-        """The keys to look up: of all of silver, or of the rows of the files `file_ids` names."""
-        rows, parameters = silver_rows(file_ids)
-        statement = self.pending_sql.format(rows=rows)
-        return [self.key_of(row) for row in connection.execute(statement, {**parameters, "now": now}).fetchall()]
+    def pending_keys(self, connection: duckdb.DuckDBPyConnection, now: datetime) -> list[K]:
+        """The keys to look up, of the rows whose keys `stage_keys` staged."""
+        statement = self.pending_sql.format(rows=_staged_keys(self.name))
+        return [self.key_of(row) for row in connection.execute(statement, {"now": now}).fetchall()]
 
     def frame(self, found: Sequence[Found[BaseModel]], now: datetime) -> pl.DataFrame:
         """The rows of the run's records, each stamped with the run's moment and its own expiry."""
@@ -233,17 +253,13 @@ def publish_dimensions(
             connection.unregister(name)
 
 
-def distinct_key_counts(connection: duckdb.DuckDBPyConnection, file_ids: Sequence[str] | None = None) -> dict[str, int]:
-    """Distinct keys of each dimension in silver's rows (or the files' rows)."""
-    rows, parameters = silver_rows(file_ids)
+def distinct_key_counts(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Distinct keys of each dimension in the rows whose keys `stage_keys` staged."""
     row = connection.execute(
-        f"""WITH s AS (SELECT currency, invoice_date, country, stock_code, description FROM {rows})
-            SELECT
-               (SELECT count(*) FROM (SELECT DISTINCT currency, invoice_date FROM s
-                                      WHERE currency IS NOT NULL AND invoice_date IS NOT NULL)),
-               (SELECT count(DISTINCT country) FROM s),
-               (SELECT count(*) FROM (SELECT DISTINCT stock_code, description FROM s))""",  # noqa: S608
-        parameters,
+        f"""SELECT count(*) FILTER (WHERE key_set = 'rates' AND currency IS NOT NULL AND invoice_date IS NOT NULL),
+                   count(*) FILTER (WHERE key_set = 'countries' AND country IS NOT NULL),
+                   count(*) FILTER (WHERE key_set = 'products')
+            FROM {KEYS_TABLE}"""  # noqa: S608 - constant
     ).fetchone()
     assert row is not None
     return {"rates": int(row[0]), "countries": int(row[1]), "products": int(row[2])}
@@ -254,13 +270,17 @@ def unmapped_countries(
 ) -> list[UnmappedCountry]:
     """Countries of silver rows (or the files' rows) that have no ISO code, with their row counts and the reason."""
     ensure_dimension_tables(connection)
-    relation, parameters = silver_rows(file_ids)
+    stage_keys(connection, file_ids)
+    return staged_unmapped_countries(connection)
+
+
+def staged_unmapped_countries(connection: duckdb.DuckDBPyConnection) -> list[UnmappedCountry]:
+    """`unmapped_countries` of the rows whose keys `stage_keys` staged."""
     rows = connection.execute(
-        f"""SELECT s.country, count(*) AS rows, any_value(c.unmapped_reason)
-           FROM {relation} AS s LEFT JOIN enrichment.countries AS c ON c.country = s.country
+        f"""SELECT s.country, s.row_count, c.unmapped_reason
+           FROM {_staged_keys("countries")} AS s LEFT JOIN enrichment.countries AS c ON c.country = s.country
            WHERE s.country IS NOT NULL AND c.iso2 IS NULL
-           GROUP BY s.country ORDER BY rows DESC, s.country""",  # noqa: S608
-        parameters,
+           ORDER BY s.row_count DESC, s.country"""  # noqa: S608 - constants
     ).fetchall()
     return [UnmappedCountry(country=row[0], rows=int(row[1]), reason=row[2]) for row in rows]
 
@@ -268,6 +288,7 @@ def unmapped_countries(
 def pending_lookups(connection: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, int]:
     """How many keys of each dimension are missing or expired: all zero means a run would look nothing up."""
     ensure_dimension_tables(connection)
+    stage_keys(connection)
     moment = naive_utc(now)
     return {dimension.name: len(dimension.pending_keys(connection, moment)) for dimension in DIMENSIONS}
 
