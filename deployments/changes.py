@@ -6,12 +6,13 @@ from medallion.errors import ConfigurationError, WarehouseBusyError
 from medallion.gold import GOLD_TABLES
 from medallion.runs import RunStatus, RunSummary
 from medallion.warehouse.bronze import bronze_table
+from medallion.warehouse.catalog import GOLD_STATE
 
 LEDGER = ("ops.files",)
 QUALITY = ("ops.quality",)
 SILVER = ("silver.lines", "silver.rejected")
 ENRICHMENT = ("enrichment.rates", "enrichment.countries", "enrichment.products")
-GOLD = tuple(f"gold.{name}" for name in GOLD_TABLES)
+GOLD = (GOLD_STATE, *(f"gold.{name}" for name in GOLD_TABLES))
 
 # The scheduled runs: the daily catch-up refreshes enrichment and gold, the monitor scores the dataset, the weekly
 # reprocessing rebuilds silver (with each file's counts in the ledger and its quality) and gold.

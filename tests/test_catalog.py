@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from conftest import write_csv
 
+from deployments import changes
 from medallion import gold, steps
 from medallion.settings import Settings
 from medallion.warehouse import Warehouse, bronze, catalog, history, sql
@@ -45,7 +46,7 @@ def load(warehouse: Warehouse, settings: Settings, path: Path, flow_run_id: str)
     steps.enrich_silver(warehouse, settings.enrichment, live=False)
     record(warehouse, ["enrichment.rates", "enrichment.countries", "enrichment.products"], flow_run_id)
     steps.load_gold(warehouse, pipeline, file_id=report.file_id)
-    record(warehouse, [f"gold.{name}" for name in gold.GOLD_TABLES], flow_run_id)
+    record(warehouse, list(changes.GOLD), flow_run_id)
     return report.file_id
 
 
@@ -79,7 +80,11 @@ def relations(connection: duckdb.DuckDBPyConnection) -> set[str]:
            UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary"""
     ).fetchall()
     names = {str(name) for (name,) in rows if str(name).split(".")[0] in catalog.SCHEMAS}
-    return {catalog.BRONZE_FILES if name.startswith("bronze.file_") else name for name in names}
+    return {
+        catalog.BRONZE_FILES if name.startswith("bronze.file_") else
+        catalog.GOLD_STATE if name.startswith("gold_state.") else name
+        for name in names
+    }  # fmt: skip
 
 
 def test_the_lineage_names_every_table_of_a_loaded_warehouse_and_nothing_else(loaded: Warehouse) -> None:
@@ -89,10 +94,11 @@ def test_the_lineage_names_every_table_of_a_loaded_warehouse_and_nothing_else(lo
     assert nodes - {catalog.SOURCE_FILES} == present - BOOKKEEPING
     assert BOOKKEEPING <= present, "a bookkeeping table this test excuses no longer exists"
     gold_sources = {target: source for source, target in catalog.LINEAGE if target.startswith("gold.")}
-    assert gold_sources == {
-        **{f"gold.{name}": "silver.lines_derived" for name in gold.GOLD_SQL},
-        **{f"gold.{name}": "silver.transactions_enriched" for name in gold.ENRICHED_GOLD_SQL},
-    }, "each gold table comes from what its SQL reads"
+    assert gold_sources == {f"gold.{name}": catalog.GOLD_STATE for name in gold.GOLD_TABLES}, (
+        "each gold table is written from gold's state"
+    )
+    state_sources = {source for source, target in catalog.LINEAGE if target == catalog.GOLD_STATE}
+    assert state_sources == {"silver.lines_derived", "enrichment.rates", "enrichment.countries", "enrichment.products"}
 
 
 def test_the_lineage_flows_one_way_from_the_source_files() -> None:
@@ -126,6 +132,19 @@ def test_the_state_has_each_tables_rows_and_the_run_that_last_changed_it(
     assert (lines.kind, lines.rows, lines.flow_run_id) == ("table", 6, "run-b")
     assert table(state, "gold.sales_by_month").rows == 3, "December, January and February"
     assert table(state, "gold.kpis").rows == 1
+    gold_state = table(state, catalog.GOLD_STATE)
+    with loaded.connection() as connection:
+        state_tables = [row[0] for row in connection.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'gold_state'"
+        ).fetchall()]  # fmt: skip
+        rows = sum(
+            sql.scalar(connection, f"SELECT count(*) FROM gold_state.{name}")  # noqa: S608 - the catalog's names
+            for name in state_tables
+        )
+        invoices = sql.scalar(connection, "SELECT count(*) FROM gold_state.invoices")
+    assert gold_state.tables == len(state_tables) > 10
+    assert gold_state.rows == rows > invoices > 0, "gold's state holds each file's invoices, among its other rows"
+    assert gold_state.flow_run_id == "run-b" and gold_state.label == f"gold_state.* ({gold_state.tables} tables)"
     assert table(state, "ops.quality").changed_at is None, "never recorded, so unknown"
     enriched = table(state, "silver.transactions_enriched")
     assert (enriched.kind, enriched.rows) == ("view", 6)
@@ -135,8 +154,9 @@ def test_the_state_has_each_tables_rows_and_the_run_that_last_changed_it(
         "a view changes when the latest table it reads, directly or through views, does"
     )
     names = [table.name for table in state.tables]
-    assert names.index(catalog.BRONZE_FILES) < names.index("silver.lines") < names.index("gold.kpis")
-    assert not any(name.startswith("bronze.file_") for name in names if name != catalog.BRONZE_FILES)
+    assert names.index(catalog.BRONZE_FILES) < names.index("silver.lines") < names.index(catalog.GOLD_STATE)
+    assert names.index(catalog.GOLD_STATE) < names.index("gold.kpis")
+    assert not any(name.startswith(("bronze.file_", "gold_state.")) for name in names if "*" not in name)
 
 
 def test_recording_a_change_again_updates_it_and_leaves_out_tables_not_built(tmp_path: Path, loaded: Warehouse) -> None:

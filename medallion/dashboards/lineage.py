@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from medallion.warehouse.catalog import BRONZE_FILES, SOURCE_FILES, TableState, WarehouseState
+from medallion.warehouse.catalog import BRONZE_FILES, GOLD_STATE, SOURCE_FILES, TableState, WarehouseState
 
 _NODE_HEIGHT = 40
 _ROW_GAP = 14
@@ -27,11 +27,12 @@ _COLOURS: dict[str, tuple[str, str]] = {
     "bronze": ("#f6e3cf", "#a0522d"),
     "silver": ("#eceff1", "#607d8b"),
     "enrichment": ("#e3f2fd", "#1e88e5"),
+    "gold_state": ("#fdf8e4", "#b59a3a"),
     "gold": ("#fff4c2", "#c9a227"),
     "ops": ("#f3e5f5", "#8e24aa"),
 }
 _LEGEND = {"source": "source files", "bronze": "bronze", "silver": "silver", "enrichment": "enrichment",
-           "gold": "gold", "ops": "ledger"}  # fmt: skip
+           "gold_state": "gold's state", "gold": "gold", "ops": "ledger"}  # fmt: skip
 
 
 @dataclass
@@ -116,6 +117,9 @@ def _node(name: str, table: TableState | None, ledger_files: int) -> _Node:
         node = _Node(
             name, "a table per file", f"{files:,} file{'' if files == 1 else 's'}, {_rows(table.rows)}", schema
         )
+    elif name == GOLD_STATE:
+        tables = table.tables or 0
+        node = _Node(name, "gold's state", f"{tables:,} table{'' if tables == 1 else 's'}, {_rows(table.rows)}", schema)
     else:
         node = _Node(name, short, f"{_rows(table.rows)}{' (view)' if table.kind == 'view' else ''}", schema)
     node.width = 2 * _PADDING + max(

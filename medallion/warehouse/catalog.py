@@ -6,7 +6,7 @@ Steps record what they changed with `record_table_changes`; `warehouse_state` re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -16,11 +16,15 @@ from pydantic import BaseModel
 from medallion.warehouse.sql import now, scalar
 
 # The schemas the state lists, in the order data flows through them.
-SCHEMAS: tuple[str, ...] = ("bronze", "silver", "enrichment", "gold", "ops")
+SCHEMAS: tuple[str, ...] = ("bronze", "silver", "enrichment", "gold_state", "gold", "ops")
 SOURCE_FILES = "source files"
 # Each file's bronze rows are a table of their own; the state and the lineage show them as one node.
 BRONZE_FILES = "bronze.file_*"
 _BRONZE_FILE_PREFIX = "bronze.file_"
+# Gold's state (each file's invoices, running totals) is many tables that gold's step moves together; the state and
+# the lineage show them as one node too, and recording a change to it records each of them.
+GOLD_STATE = "gold_state.*"
+_GOLD_STATE_PREFIX = "gold_state."
 _ENRICHMENT_DIMENSIONS = ("enrichment.rates", "enrichment.countries", "enrichment.products")
 _GOLD_FROM_SILVER = ("sales_by_country", "sales_by_month", "top_products", "top_customers", "customer_segments", "kpis")
 _GOLD_FROM_ENRICHED = ("sales_by_region", "sales_by_category")
@@ -39,8 +43,9 @@ LINEAGE: tuple[tuple[str, str], ...] = (
     *(("silver.transactions", dimension) for dimension in _ENRICHMENT_DIMENSIONS),
     ("silver.transactions", "silver.transactions_enriched"),
     *((dimension, "silver.transactions_enriched") for dimension in _ENRICHMENT_DIMENSIONS),
-    *(("silver.lines_derived", f"gold.{name}") for name in _GOLD_FROM_SILVER),
-    *(("silver.transactions_enriched", f"gold.{name}") for name in _GOLD_FROM_ENRICHED),
+    ("silver.lines_derived", GOLD_STATE),
+    *((dimension, GOLD_STATE) for dimension in _ENRICHMENT_DIMENSIONS),
+    *((GOLD_STATE, f"gold.{name}") for name in (*_GOLD_FROM_SILVER, *_GOLD_FROM_ENRICHED)),
 )
 
 _RECENT_FAILURES = 5
@@ -58,12 +63,16 @@ class TableState(BaseModel):
     flow_run_id: str | None = None
     # Only for BRONZE_FILES: how many per-file tables it stands for.
     files: int | None = None
+    # Only for the lines that stand for several tables (BRONZE_FILES, GOLD_STATE): how many.
+    tables: int | None = None
 
     @property
     def label(self) -> str:
-        if self.files is None:
-            return self.name
-        return f"{self.name} ({self.files} file{'' if self.files == 1 else 's'})"
+        if self.files is not None:
+            return f"{self.name} ({self.files} file{'' if self.files == 1 else 's'})"
+        if self.tables is not None:
+            return f"{self.name} ({self.tables} table{'' if self.tables == 1 else 's'})"
+        return self.name
 
 
 class FileFailure(BaseModel):
@@ -97,9 +106,10 @@ def record_table_changes(
     """Note now as the last change of each named table or view (`schema.name`; a quoted name is accepted), with
     its rows now and the flow run. A name the warehouse has no table or view for (a gold table built only when
     enrichment ran) is left out; returns the names recorded."""
-    present = {(schema, name): kind for schema, name, kind in _relations(connection)}
+    relations = _relations(connection)
+    present = {(schema, name): kind for schema, name, kind in relations}
     recorded = []
-    for table_name in table_names:
+    for table_name in _expanded(table_names, relations):
         schema, _, name = table_name.partition(".")
         name = name.strip('"')
         if (schema, name) not in present:
@@ -115,6 +125,15 @@ def record_table_changes(
     return recorded
 
 
+def _expanded(table_names: Iterable[str], relations: Sequence[tuple[str, str, str]]) -> Iterator[str]:
+    """The names, GOLD_STATE replaced by each table of gold's state."""
+    for table_name in table_names:
+        if table_name == GOLD_STATE:
+            yield from (f"{schema}.{name}" for schema, name, _ in relations if f"{schema}." == _GOLD_STATE_PREFIX)
+        else:
+            yield table_name
+
+
 def warehouse_state(connection: duckdb.DuckDBPyConnection) -> WarehouseState:
     """Every table and view of the warehouse's schemas with its rows and last change, the ledger by status with the
     latest failures, and the lineage."""
@@ -128,7 +147,8 @@ def warehouse_state(connection: duckdb.DuckDBPyConnection) -> WarehouseState:
 
 
 def table_states(connection: duckdb.DuckDBPyConnection) -> list[TableState]:
-    """Every table and view of SCHEMAS, the per-file bronze tables summed into one BRONZE_FILES line."""
+    """Every table and view of SCHEMAS, the per-file bronze tables summed into one BRONZE_FILES line and gold's
+    state into one GOLD_STATE line."""
     changes = {
         str(name): (changed_at, flow_run_id)
         for name, changed_at, flow_run_id in connection.execute(
@@ -137,6 +157,7 @@ def table_states(connection: duckdb.DuckDBPyConnection) -> list[TableState]:
     }
     no_change: tuple[datetime | None, str | None] = (None, None)
     bronze_files: list[TableState] = []
+    gold_state: list[TableState] = []
     others: list[TableState] = []
     for schema, name, kind in _relations(connection):
         changed_at, flow_run_id = changes.get(f"{schema}.{name}", no_change)
@@ -147,21 +168,30 @@ def table_states(connection: duckdb.DuckDBPyConnection) -> list[TableState]:
             changed_at=changed_at,
             flow_run_id=flow_run_id,
         )
-        (bronze_files if state.name.startswith(_BRONZE_FILE_PREFIX) else others).append(state)
-    return [_bronze_files_state(bronze_files), *others]
+        if state.name.startswith(_BRONZE_FILE_PREFIX):
+            bronze_files.append(state)
+        elif state.name.startswith(_GOLD_STATE_PREFIX):
+            gold_state.append(state)
+        else:
+            others.append(state)
+    states = [_summed_state(BRONZE_FILES, bronze_files).model_copy(update={"files": len(bronze_files)}), *others]
+    if gold_state:
+        position = next((index for index, state in enumerate(states) if state.name.startswith("gold.")), len(states))
+        states.insert(position, _summed_state(GOLD_STATE, gold_state))
+    return states
 
 
-def _bronze_files_state(bronze_files: list[TableState]) -> TableState:
-    """The per-file bronze tables as one line: their rows added up, the latest change among them."""
-    changed = [state for state in bronze_files if state.changed_at is not None]
+def _summed_state(name: str, tables: list[TableState]) -> TableState:
+    """Several tables as one line: their rows added up, the latest change among them."""
+    changed = [state for state in tables if state.changed_at is not None]
     latest = max(changed, key=lambda state: state.changed_at or datetime.min, default=None)
     return TableState(
-        name=BRONZE_FILES,
+        name=name,
         kind="table",
-        rows=sum(state.rows for state in bronze_files),
+        rows=sum(state.rows for state in tables),
         changed_at=latest.changed_at if latest else None,
         flow_run_id=latest.flow_run_id if latest else None,
-        files=len(bronze_files),
+        tables=len(tables),
     )
 
 
