@@ -146,7 +146,9 @@ def test_duckdb_reads_a_csv_file_itself_with_each_rows_line(
     with warehouse_at(tmp_path / "w.duckdb") as connection:
         count = bronze.publish_bronze(connection, file_profile, None, flow_run_id=None, started_at=datetime(2026, 1, 1))
         bronze_rows = query(
-            connection, "SELECT row_number, source_index, description, customer_id, country FROM bronze.transactions"
+            connection,
+            "SELECT row_number, source_index, description, customer_id, country FROM bronze.transactions "
+            "ORDER BY row_number",
         )
         ledger = query(connection, "SELECT status, bronze_rows FROM ops.files")
     assert count == len(bronze_rows) and ledger == [("bronze", count)]

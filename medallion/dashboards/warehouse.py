@@ -25,7 +25,8 @@ def warehouse_markdown(state: WarehouseState, *, ui_url: str | None = None) -> s
         "## Files in the ledger",
         _files(state),
         "## Lineage",
-        "Where each table's rows come from, from the source files through bronze, silver and enrichment to gold.",
+        "Where each table's rows come from, from the source files through bronze, silver and enrichment to gold's "
+        "state, which each gold table is written from.",
         markdown_image("Lineage of the warehouse's tables", lineage_svg(state).encode(), "image/svg+xml"),
         _lineage_table(state),
     ]

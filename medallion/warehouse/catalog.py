@@ -176,7 +176,8 @@ def table_states(connection: duckdb.DuckDBPyConnection) -> list[TableState]:
             others.append(state)
     states = [_summed_state(BRONZE_FILES, bronze_files).model_copy(update={"files": len(bronze_files)}), *others]
     if gold_state:
-        position = next((index for index, state in enumerate(states) if state.name.startswith("gold.")), len(states))
+        later = SCHEMAS[SCHEMAS.index("gold_state") + 1 :]
+        position = next((index for index, state in enumerate(states) if state.name.split(".")[0] in later), len(states))
         states.insert(position, _summed_state(GOLD_STATE, gold_state))
     return states
 
