@@ -233,6 +233,72 @@ def test_a_warehouse_with_one_bronze_table_moves_to_per_file_tables(tmp_path: Pa
     assert kind == [("VIEW",)]
 
 
+def add_bronze_table(connection: duckdb.DuckDBPyConnection, file_id: str, rows: int, *, sheet: bool = True) -> None:
+    """A file's bronze table of `rows` rows and its ledger row, as a load leaves them before the view is refreshed;
+    without `sheet`, as a release before workbook sheets made it."""
+    columns = [*bronze.BRONZE_COLUMNS, *([bronze.SOURCE_SHEET] if sheet else [])]
+    values = ", ".join(f"'{column} ' || i AS {column}" for column in columns)
+    table = bronze.bronze_table(file_id)
+    connection.execute(f"CREATE TABLE {table} AS SELECT {values} FROM range({rows}) t(i)")  # noqa: S608
+    connection.execute(
+        "INSERT INTO ops.files (file_id, file_name, status, bronze_at) VALUES (?, ?, 'bronze', now())",
+        [file_id, f"{file_id[:4]}.csv"],
+    )
+
+
+def view_ids(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The bronze views by name, each with its catalog id, which making it again changes."""
+    views = query(
+        connection,
+        """SELECT schema_name || '.' || view_name, view_oid FROM duckdb_views()
+           WHERE schema_name IN ('bronze', 'bronze_groups')""",
+    )
+    return {str(name): int(str(oid)) for name, oid in views}
+
+
+def test_bronze_transactions_is_made_again_only_for_the_group_of_a_new_file(tmp_path: Path) -> None:
+    with warehouse_at(tmp_path / "w.duckdb") as connection:
+        for file_id, rows, sheet in (
+            ("ab" + "1" * 62, 3, True),
+            ("ab" + "2" * 62, 2, False),
+            ("cd" + "3" * 62, 4, True),
+        ):
+            add_bronze_table(connection, file_id, rows, sheet=sheet)
+        bronze.refresh_bronze_view(connection)
+        first = view_ids(connection)
+        add_bronze_table(connection, "cd" + "4" * 62, 1)
+        bronze.refresh_bronze_view(connection)
+        second = view_ids(connection)
+        bronze.refresh_bronze_view(connection)
+        unchanged = view_ids(connection)
+        add_bronze_table(connection, "ef" + "5" * 62, 2)
+        bronze.refresh_bronze_view(connection)
+        third = view_ids(connection)
+        per_file = query(
+            connection,
+            """SELECT file_id[:2], source_file, count(*), min(row_number), max(row_number), count(source_sheet)
+               FROM bronze.transactions GROUP BY ALL ORDER BY source_file""",
+        )
+        one_file = connection.execute(
+            "SELECT count(*) FROM bronze.transactions WHERE file_id = ?", ["ab" + "2" * 62]
+        ).fetchall()
+    groups = ["bronze_groups.files_ab", "bronze_groups.files_cd"]
+    assert sorted(first) == ["bronze.transactions", *groups]
+    changed = {name for name in second if second[name] != first[name]}
+    assert changed == {"bronze_groups.files_cd"}, "a new file of a group that exists makes that group's view alone"
+    assert unchanged == second, "nothing new, nothing made again"
+    assert sorted(third) == ["bronze.transactions", *groups, "bronze_groups.files_ef"]
+    assert {name for name in second if third[name] != second[name]} == {"bronze.transactions"}
+    assert per_file == [
+        ("ab", "ab11.csv", 3, 1, 3, 3),
+        ("ab", "ab22.csv", 2, 1, 2, 0),
+        ("cd", "cd33.csv", 4, 1, 4, 4),
+        ("cd", "cd44.csv", 1, 1, 1, 1),
+        ("ef", "ef55.csv", 2, 1, 2, 2),
+    ]
+    assert one_file == [(2,)]
+
+
 def test_a_silver_table_of_an_earlier_version_moves_to_stored_lines_behind_the_same_view(tmp_path: Path) -> None:
     # The oldest silver stored every column, derived ones too; the file it names has no ledger row here.
     path = tmp_path / "w.duckdb"

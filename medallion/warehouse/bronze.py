@@ -287,20 +287,58 @@ def _bronze_file_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
     return [file_id for file_id in file_ids if _FILE_ID.fullmatch(file_id)]
 
 
+# `bronze.transactions` reads the per-file tables through views of groups of them, a group per first two hex digits
+# of the file's id, in the schema BRONZE_GROUPS: DuckDB binds a view again whenever it is made, so a load makes again
+# only its own file's group and, when that group is new, the view over the groups (docs/scaling.md, a year of files).
+BRONZE_GROUPS = "bronze_groups"
+_GROUP_VIEW = re.compile(r"bronze_groups\.files_([0-9a-f]{2})\b")
+
+
 def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
-    """`bronze.transactions`: every file's bronze rows with their lineage, one view over the per-file tables.
+    """`bronze.transactions`: every file's bronze rows with their lineage, over the per-file tables.
 
     The parts are matched by name, so a table without a later column (source_sheet) gives NULL in it. Each part
-    names its file by a constant, which a filter on the file's id prunes, and the ledger is joined once to them
-    all: DuckDB binds the view again on every file's load, and a part that joined the ledger itself cost that
-    twice as much (docs/scaling.md, a year of files).
+    names its file by a constant, which a filter on the file's id prunes, and the ledger is joined once.
     """
-    empty = ", ".join(f"NULL::VARCHAR AS {column}" for column in _TABLE_COLUMNS)
-    parts = [f"SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, {empty} WHERE false"]
+    groups: dict[str, list[str]] = {}
+    for file_id in _bronze_file_ids(connection):
+        groups.setdefault(file_id[:2], []).append(file_id)
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {BRONZE_GROUPS}")
+    made = dict(
+        connection.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE schema_name = ? AND NOT internal", [BRONZE_GROUPS]
+        ).fetchall()
+    )
+    for prefix, file_ids in groups.items():
+        name = f"files_{prefix}"
+        if name not in made or set(_FILE_ID_IN_TEXT.findall(made[name])) != set(file_ids):
+            connection.execute(f"CREATE OR REPLACE VIEW {BRONZE_GROUPS}.{name} AS {_group_sql(file_ids)}")
+    for name in made.keys() - {f"files_{prefix}" for prefix in groups}:
+        connection.execute(f"DROP VIEW {BRONZE_GROUPS}.{name}")  # noqa: S608 - a name this function made
+    current = connection.execute(
+        "SELECT sql FROM duckdb_views() WHERE schema_name = 'bronze' AND view_name = 'transactions'"
+    ).fetchall()
+    if not current or set(_GROUP_VIEW.findall(current[0][0])) != set(groups):
+        _make_transactions_view(connection, sorted(groups))
+
+
+_FILE_ID_IN_TEXT = re.compile(r"[0-9a-f]{64}")
+_EMPTY_PART = "SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, {columns} WHERE false".format(
+    columns=", ".join(f"NULL::VARCHAR AS {column}" for column in _TABLE_COLUMNS)
+)
+
+
+def _group_sql(file_ids: list[str]) -> str:
+    parts = [_EMPTY_PART]
     parts += [
         f"SELECT '{file_id}' AS file_id, rowid + 1 AS row_number, * FROM {bronze_table(file_id)}"  # noqa: S608
-        for file_id in _bronze_file_ids(connection)
+        for file_id in file_ids
     ]
+    return " UNION ALL BY NAME ".join(parts)
+
+
+def _make_transactions_view(connection: duckdb.DuckDBPyConnection, prefixes: list[str]) -> None:
+    parts = [_EMPTY_PART, *(f"SELECT * FROM {BRONZE_GROUPS}.files_{prefix}" for prefix in prefixes)]  # noqa: S608
     columns = ", ".join(f"b.{column}" for column in _TABLE_COLUMNS)
     connection.execute(
         f"""CREATE OR REPLACE VIEW bronze.transactions AS
