@@ -311,7 +311,7 @@ def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
     )
     for prefix, file_ids in groups.items():
         name = f"files_{prefix}"
-        if name not in made or set(_FILE_ID_IN_TEXT.findall(made[name])) != set(file_ids):
+        if name not in made or set(_FILE_ID.findall(made[name])) != set(file_ids):
             connection.execute(f"CREATE OR REPLACE VIEW {BRONZE_GROUPS}.{name} AS {_group_sql(file_ids)}")
     for name in made.keys() - {f"files_{prefix}" for prefix in groups}:
         connection.execute(f"DROP VIEW {BRONZE_GROUPS}.{name}")  # noqa: S608 - a name this function made
@@ -322,7 +322,6 @@ def refresh_bronze_view(connection: duckdb.DuckDBPyConnection) -> None:
         _make_transactions_view(connection, sorted(groups))
 
 
-_FILE_ID_IN_TEXT = re.compile(r"[0-9a-f]{64}")
 _EMPTY_PART = "SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, {columns} WHERE false".format(
     columns=", ".join(f"NULL::VARCHAR AS {column}" for column in _TABLE_COLUMNS)
 )
